@@ -1,0 +1,47 @@
+# Two commands for a newcomer: `make demo` (the sandbox store with demo data) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) sandbox/manage.py
+HOST ?= 127.0.0.1:8000
+
+.PHONY: demo install test lint wheel-check messages benchmarks clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[sandbox,test,lint]"
+	touch $@
+
+install: $(VENV)/.installed
+
+## Set up the sandbox store with demo data (SQLite unless DATABASE_URL is set) and run it.
+demo: install
+	@if [ -n "$$DATABASE_URL" ] || [ ! -f sandbox/db.sqlite3 ]; then \
+		$(MANAGE) migrate --noinput -v0 && \
+		$(MANAGE) champions_demo --if-empty && \
+		$(MANAGE) champions_refresh; \
+	else \
+		$(MANAGE) migrate --noinput -v0; \
+	fi
+	@echo "The store: http://$(HOST)/   The dashboard: http://$(HOST)/dashboard/ (admin@example.com / champions)"
+	$(MANAGE) runserver $(HOST)
+
+## Set up and run the whole test suite (SQLite unless DATABASE_URL is set).
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m flake8 oscar_champions sandbox tests benchmarks
+	$(PY) -m isort --check-only --diff oscar_champions sandbox tests benchmarks
+
+## Build the wheel, install it into a fresh venv and migrate a throw-away database with it.
+wheel-check: install
+	bash .ci/wheel-check
+
+## Compile the translations shipped with the package.
+messages: install
+	cd oscar_champions && ../$(MANAGE) compilemessages -l pt_BR
+
+clean:
+	rm -rf build dist *.egg-info $(VENV)
