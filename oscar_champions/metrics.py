@@ -1,0 +1,465 @@
+"""The metrics engine: one row of ``CustomerMetrics`` per customer.
+
+``refresh_metrics()`` recomputes every row (a handful of set-based queries, NumPy for the scoring
+and the model, batched writes in one transaction: a failure leaves the previous rows intact).
+``update_customer()`` recomputes one customer's row after an order, scoring it against the
+thresholds and model of the last full refresh.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Sum, Window
+from django.db.models.functions import Coalesce, RowNumber
+from django.utils import timezone
+from oscar.core.loading import get_model
+
+from oscar_champions import predictions, rfm
+from oscar_champions.conf import champions_settings
+from oscar_champions.customers import (
+    analysed_currency,
+    counted_orders,
+    customer_key_expression,
+    eligible_orders,
+    guest_email_expression,
+)
+from oscar_champions.models import CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
+from oscar_champions.segments import champion_rule, lifecycle_stages
+
+logger = logging.getLogger(__name__)
+
+Line = get_model("order", "Line")
+OrderDiscount = get_model("order", "OrderDiscount")
+
+DAY = 86400.0
+WEEK = 7 * DAY
+CENT = Decimal("0.01")
+#: Prediction horizons, in days.
+HORIZONS = (90, 365)
+
+
+@dataclass
+class CustomerTable:
+    """Per-customer aggregates as parallel columns, in customer-key order."""
+
+    keys: list
+    columns: dict = field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.keys)
+
+    def index(self):
+        return {key: i for i, key in enumerate(self.keys)}
+
+
+def _timestamp(value):
+    return value.timestamp() if value is not None else np.nan
+
+
+def _money(value):
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def aggregate_customers(orders, backtest_cutoff=None):
+    """Aggregate ``orders`` (a ``counted_orders()`` queryset) per customer.
+
+    Four grouped queries, whatever the number of customers: orders, discounted orders, lines and
+    categories. With ``backtest_cutoff`` the order query also splits each customer's history into a
+    calibration part (up to the cutoff) and a holdout part (after it).
+    """
+    aggregates = {
+        "registered_user": Max("user_id"),
+        "n_orders": Count("id"),
+        "total": Sum("revenue"),
+        "first": Min("date_placed"),
+        "last": Max("date_placed"),
+    }
+    if backtest_cutoff is not None:
+        calibration = Q(date_placed__lte=backtest_cutoff)
+        aggregates |= {
+            "cal_orders": Count("id", filter=calibration),
+            "cal_total": Sum("revenue", filter=calibration),
+            "cal_first": Min("date_placed", filter=calibration),
+            "cal_last": Max("date_placed", filter=calibration),
+            "holdout_orders": Count("id", filter=~calibration),
+        }
+    names = list(aggregates)
+    rows = orders.values("customer_key").annotate(**aggregates).order_by("customer_key")
+    keys, users, revenue, first_at, last_at = [], [], [], [], []
+    values = {name: [] for name in names if name not in ("registered_user", "total")}
+    for row in rows.values_list("customer_key", *names).iterator(chunk_size=10000):
+        keys.append(row[0])
+        record = dict(zip(names, row[1:]))
+        users.append(record.pop("registered_user"))
+        revenue.append(record.pop("total") or Decimal(0))
+        first_at.append(record["first"])
+        last_at.append(record["last"])
+        for name, value in record.items():
+            values[name].append(_timestamp(value) if isinstance(value, datetime) or value is None else value)
+
+    table = CustomerTable(keys=keys)
+    cols = table.columns
+    cols["user_id"] = users
+    cols["revenue_decimal"] = revenue
+    cols["first_at"] = first_at
+    cols["last_at"] = last_at
+    cols["revenue"] = np.array(revenue, dtype=float)
+    cols["orders"] = np.array(values.pop("n_orders"), dtype=np.int64)
+    for name, column in values.items():
+        cols[name] = np.array(column, dtype=float)
+    if "cal_total" in cols:
+        cols["cal_total"] = np.nan_to_num(cols["cal_total"])
+
+    position = table.index()
+    n = len(table)
+    cols["discounted_orders"] = np.zeros(n, dtype=np.int64)
+    discounted = orders.filter(Exists(OrderDiscount.objects.filter(order=OuterRef("pk"))))
+    for key, count in discounted.values("customer_key").annotate(n=Count("id")).values_list("customer_key", "n"):
+        cols["discounted_orders"][position[key]] = count
+
+    lines = Line.objects.filter(order__in=orders.values("pk")).annotate(
+        customer_key=customer_key_expression("order__")
+    )
+    _aggregate_lines(table, position, lines)
+    return table
+
+
+def _aggregate_lines(table, position, lines):
+    """Items, distinct products, distinct categories and favourite category per customer."""
+    n = len(table)
+    cols = table.columns
+    cols["items"] = np.zeros(n, dtype=np.int64)
+    cols["distinct_products"] = np.zeros(n, dtype=np.int64)
+    cols["distinct_categories"] = np.zeros(n, dtype=np.int64)
+    cols["favourite_category_id"] = [None] * n
+
+    per_customer = lines.values("customer_key").annotate(
+        n_items=Sum("quantity"), n_products=Count("product_id", distinct=True)
+    )
+    for key, items, products in per_customer.values_list("customer_key", "n_items", "n_products"):
+        i = position[key]
+        cols["items"][i] = items or 0
+        cols["distinct_products"][i] = products
+
+    # A child product's categories are its parent's.
+    categorised = lines.annotate(category=Coalesce("product__categories", "product__parent__categories"))
+    spend = (
+        categorised.filter(category__isnull=False)
+        .values("customer_key", "category")
+        .annotate(spend=Sum("line_price_incl_tax"))
+        .order_by()  # Line's default ordering would otherwise join the GROUP BY
+        .annotate(
+            position=Window(
+                RowNumber(), partition_by=F("customer_key"), order_by=[F("spend").desc(), F("category").asc()]
+            ),
+            n_categories=Window(Count("category"), partition_by=F("customer_key")),
+        )
+        .filter(position=1)
+    )
+    for key, category, categories in spend.values_list("customer_key", "category", "n_categories"):
+        i = position[key]
+        cols["favourite_category_id"][i] = category
+        cols["distinct_categories"][i] = categories
+
+
+def derive_columns(table, as_of):
+    """Columns that follow from the aggregates and the date the metrics are computed as of."""
+    cols = table.columns
+    now = as_of.timestamp()
+    orders = cols["orders"]
+    cols["days_since_last_order"] = np.maximum(np.floor((now - cols["last"]) / DAY), 0).astype(np.int64)
+    cols["tenure_days"] = np.maximum(np.floor((now - cols["first"]) / DAY), 0).astype(np.int64)
+    repeat = orders > 1
+    between = np.full(len(table), np.nan)
+    between[repeat] = (cols["last"][repeat] - cols["first"][repeat]) / DAY / (orders[repeat] - 1)
+    cols["average_days_between_orders"] = between
+    cols["average_order_value"] = cols["revenue"] / np.maximum(orders, 1)
+    cols["discount_share"] = cols["discounted_orders"] / np.maximum(orders, 1)
+    # The model's view of each customer, in weeks: repeat orders, recency and age.
+    cols["frequency"] = (orders - 1).astype(float)
+    cols["recency"] = (cols["last"] - cols["first"]) / WEEK
+    cols["age"] = (now - cols["first"]) / WEEK
+
+
+def fit_context(table):
+    """Fit what scoring needs from the whole customer base: score thresholds and the model."""
+    cols = table.columns
+    context = {
+        "currency": analysed_currency(),
+        "thresholds": {
+            "recency": rfm.thresholds(cols["last"]),
+            "frequency": rfm.thresholds(cols["orders"]),
+            "monetary": rfm.thresholds(cols["revenue"]),
+        },
+        "model": None,
+        "model_message": "",
+    }
+    try:
+        context["model"] = _fit_model(cols["frequency"], cols["recency"], cols["age"], cols["average_order_value"])
+    except predictions.ModelNotFitted as exc:
+        context["model_message"] = str(exc)
+    return context
+
+
+def _fit_model(frequency, recency, age, mean_spend):
+    minimum = champions_settings.MIN_REPEAT_CUSTOMERS
+    bgnbd = predictions.fit_bgnbd(frequency, recency, age, min_repeat_customers=minimum)
+    gamma_gamma = predictions.fit_gamma_gamma(frequency, mean_spend, min_repeat_customers=minimum)
+    return {"bgnbd": vars(bgnbd), "gamma_gamma": vars(gamma_gamma)}
+
+
+def apply_context(table, context, champion_state=None):
+    """Score, segment and predict every customer of ``table`` with a fitted ``context``.
+
+    Without ``champion_state`` the champion rule is fitted on this table (a full refresh) and its
+    state is stored in the context; otherwise the stored state is used (an incremental update).
+    """
+    cols = table.columns
+    limits = context["thresholds"]
+    cols["recency_score"] = rfm.score(cols["last"], limits["recency"])
+    cols["frequency_score"] = rfm.score(cols["orders"], limits["frequency"])
+    cols["monetary_score"] = rfm.score(cols["revenue"], limits["monetary"])
+    cols["rfm_group"] = rfm.rfm_groups(cols["recency_score"], cols["frequency_score"], cols["monetary_score"])
+
+    n = len(table)
+    for name in ("probability_alive", "expected_orders_90d", "expected_orders_365d", "expected_order_value",
+                 "predicted_value_365d"):
+        cols[name] = np.full(n, np.nan)
+    model = context.get("model")
+    if model and n:
+        value = predictions.predict_customer_value(
+            predictions.BetaGeoParams(**model["bgnbd"]),
+            predictions.GammaGammaParams(**model["gamma_gamma"]),
+            cols["frequency"],
+            cols["recency"],
+            cols["age"],
+            cols["average_order_value"],
+            horizons=[days / 7 for days in HORIZONS],
+        )
+        cols["probability_alive"] = value.probability_alive
+        cols["expected_orders_90d"] = value.expected_transactions[:, 0]
+        cols["expected_orders_365d"] = value.expected_transactions[:, 1]
+        cols["expected_order_value"] = value.expected_average_spend
+        cols["predicted_value_365d"] = value.predicted_value[:, 1]
+
+    rule = champion_rule()
+    if champion_state is None:
+        champion_state = rule.fit(cols)
+        context["champion_state"] = champion_state
+    cols["is_champion"] = rule.select(cols, champion_state) if n else np.zeros(0, dtype=bool)
+    cols["lifecycle_stage"] = lifecycle_stages(cols["days_since_last_order"], cols["orders"], cols["is_champion"])
+
+
+def run_backtest(table, cutoff, as_of):
+    """Fit the model on the history up to ``cutoff`` and compare its forecast of each customer's
+    repeat orders until ``as_of`` with what they really ordered."""
+    cols = table.columns
+    known = cols["cal_orders"] > 0
+    frequency = cols["cal_orders"][known] - 1
+    recency = (cols["cal_last"][known] - cols["cal_first"][known]) / WEEK
+    age = (cutoff.timestamp() - cols["cal_first"][known]) / WEEK
+    result = {"cutoff": cutoff.isoformat(), "holdout_days": (as_of - cutoff).days}
+    try:
+        params = predictions.fit_bgnbd(
+            frequency, recency, age, min_repeat_customers=champions_settings.MIN_REPEAT_CUSTOMERS
+        )
+    except predictions.ModelNotFitted as exc:
+        return result | {"message": str(exc)}
+    predicted = predictions.expected_transactions(params, (as_of - cutoff).total_seconds() / WEEK, frequency,
+                                                  recency, age)
+    actual = cols["holdout_orders"][known]
+    correlation = float(np.corrcoef(predicted, actual)[0, 1]) if actual.std() and predicted.std() else None
+    return result | {
+        "customers": int(known.sum()),
+        "predicted_orders": round(float(predicted.sum()), 1),
+        "actual_orders": int(actual.sum()),
+        "mean_absolute_error": round(float(np.abs(predicted - actual).mean()), 4),
+        "correlation": correlation and round(correlation, 4),
+    }
+
+
+def _optional(value, convert=float):
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else convert(value)
+
+
+def _row_values(table, i, as_of, computed_at):
+    """The field values of customer ``i`` of ``table`` for ``CustomerMetrics``."""
+    cols = table.columns
+    key = table.keys[i]
+    revenue = _money(cols["revenue_decimal"][i])
+    orders = int(cols["orders"][i])
+    return {
+        "key": key,
+        "user_id": cols["user_id"][i],
+        "email": "" if key.startswith("#") else key,
+        "orders": orders,
+        "items": int(cols["items"][i]),
+        "revenue": revenue,
+        "average_order_value": _money(revenue / orders),
+        "first_order_at": cols["first_at"][i],
+        "last_order_at": cols["last_at"][i],
+        "days_since_last_order": int(cols["days_since_last_order"][i]),
+        "tenure_days": int(cols["tenure_days"][i]),
+        "average_days_between_orders": _optional(cols["average_days_between_orders"][i]),
+        "distinct_products": int(cols["distinct_products"][i]),
+        "distinct_categories": int(cols["distinct_categories"][i]),
+        "discount_share": float(cols["discount_share"][i]),
+        "favourite_category_id": cols["favourite_category_id"][i],
+        "recency_score": int(cols["recency_score"][i]),
+        "frequency_score": int(cols["frequency_score"][i]),
+        "monetary_score": int(cols["monetary_score"][i]),
+        "rfm_group": cols["rfm_group"][i],
+        "lifecycle_stage": cols["lifecycle_stage"][i],
+        "is_champion": bool(cols["is_champion"][i]),
+        "probability_alive": _optional(cols["probability_alive"][i]),
+        "expected_orders_90d": _optional(cols["expected_orders_90d"][i]),
+        "expected_orders_365d": _optional(cols["expected_orders_365d"][i]),
+        "expected_order_value": _optional(cols["expected_order_value"][i], _money),
+        "predicted_value_365d": _optional(cols["predicted_value_365d"][i], _money),
+        "computed_at": computed_at,
+        "as_of": as_of,
+    }
+
+
+def refresh_metrics(as_of=None, progress=None):
+    """Recompute every customer's metrics as of ``as_of`` (default: now) and return the ``RefreshRun``.
+
+    Only orders placed up to ``as_of`` count, so the metrics can be recomputed as of a past date.
+    ``progress`` is called with a short message at each step. The rows are replaced in one
+    transaction: if anything fails, the previous metrics stay as they were and the run is marked
+    failed.
+    """
+    as_of = as_of or timezone.now()
+    report = progress or (lambda message: None)
+    run = RefreshRun.objects.create(as_of=as_of)
+    try:
+        backtest_days = champions_settings.BACKTEST_DAYS
+        cutoff = as_of - timedelta(days=backtest_days) if backtest_days else None
+        report("Aggregating orders and lines per customer")
+        table = aggregate_customers(counted_orders(until=as_of), backtest_cutoff=cutoff)
+        report(f"Scoring {len(table)} customers and fitting the model")
+        derive_columns(table, as_of)
+        context = fit_context(table)
+        apply_context(table, context)
+        if cutoff is not None and context["model"]:
+            report("Backtesting the model")
+            run.backtest = run_backtest(table, cutoff, as_of)
+        report("Writing the metrics")
+        with transaction.atomic():
+            _replace_metrics(table, run, as_of)
+            _record_run(run, table, context, as_of)
+    except Exception as exc:
+        run.status = RefreshRun.Status.FAILED
+        run.error = f"{type(exc).__name__}: {exc}"
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "error", "finished_at"])
+        logger.exception("The customer metrics refresh failed; the previous metrics are kept.")
+        raise
+    report(f"Done: {run.customers} customers from {run.orders_counted} orders")
+    return run
+
+
+def _replace_metrics(table, run, as_of):
+    previous = {
+        key: (stage, group)
+        for key, stage, group in CustomerMetrics.objects.values_list("key", "lifecycle_stage", "rfm_group")
+        .iterator(chunk_size=10000)
+    }
+    CustomerMetrics.objects.all().delete()
+    cols = table.columns
+    batch_size = champions_settings.BATCH_SIZE
+    computed_at = timezone.now()
+    for start in range(0, len(table), batch_size):
+        batch = []
+        for i in range(start, min(start + batch_size, len(table))):
+            values = _row_values(table, i, as_of, computed_at)
+            before_stage, before_group = previous.get(values["key"], ("", ""))
+            batch.append(
+                CustomerMetrics(previous_lifecycle_stage=before_stage, previous_rfm_group=before_group, **values)
+            )
+        CustomerMetrics.objects.bulk_create(batch)
+
+    before = [previous.get(key, ("", "")) for key in table.keys]
+    for dimension, column, position in (
+        (SegmentSnapshot.Dimension.LIFECYCLE, "lifecycle_stage", 0),
+        (SegmentSnapshot.Dimension.RFM, "rfm_group", 1),
+    ):
+        segments = np.asarray(cols[column], dtype=str)
+        names, inverse = np.unique(segments, return_inverse=True)
+        customers = np.bincount(inverse, minlength=len(names))
+        revenue = np.bincount(inverse, weights=cols["revenue"], minlength=len(names))
+        SegmentSnapshot.objects.bulk_create(
+            SegmentSnapshot(run=run, dimension=dimension, segment=name, customers=int(count),
+                            revenue=_money(round(float(total), 2)))
+            for name, count, total in zip(names, customers, revenue)
+        )
+        if previous:
+            origins = np.asarray([pair[position] for pair in before], dtype=str)
+            moved = origins != segments
+            pairs, counts = np.unique(
+                np.char.add(np.char.add(origins[moved], "\t"), segments[moved]), return_counts=True
+            )
+            SegmentMovement.objects.bulk_create(
+                SegmentMovement(run=run, dimension=dimension, from_segment=pair.split("\t")[0],
+                                to_segment=pair.split("\t")[1], customers=int(count))
+                for pair, count in zip(pairs, counts)
+            )
+
+
+def _record_run(run, table, context, as_of):
+    eligible = eligible_orders(until=as_of)
+    run.customers = len(table)
+    run.orders_counted = int(table.columns["orders"].sum())
+    run.orders_without_customer = eligible.count() - run.orders_counted
+    run.orders_in_other_currencies = (
+        get_model("order", "Order").objects.filter(date_placed__lte=as_of).exclude(currency=context["currency"])
+        .count()
+    )
+    run.model_fitted = context["model"] is not None
+    run.model_message = context["model_message"]
+    run.context = context
+    run.status = RefreshRun.Status.SUCCEEDED
+    run.finished_at = timezone.now()
+    run.save()
+
+
+def latest_run():
+    """The last successful full refresh, or ``None``."""
+    return RefreshRun.objects.filter(status=RefreshRun.Status.SUCCEEDED).order_by("-started_at").first()
+
+
+def update_customer(key, user_id=None, as_of=None):
+    """Recompute one customer's row from their orders, scored like the last full refresh.
+
+    ``key`` is the customer key and ``user_id`` the registered user who just ordered, if any. Costs
+    a fixed handful of queries whatever the size of the shop; does nothing before the first full
+    refresh. Returns the row, or ``None`` when the customer has no counted order (any row is removed).
+    """
+    run = latest_run()
+    if run is None:
+        return None
+    as_of = as_of or timezone.now()
+    existing = CustomerMetrics.objects.filter(key=key).first()
+    user_ids = {uid for uid in (user_id, existing and existing.user_id) if uid}
+    orders = (
+        counted_orders(until=as_of)
+        .annotate(guest_key=guest_email_expression())
+        .filter(Q(user_id__in=user_ids) | Q(guest_key=key), customer_key=key)
+    )
+    table = aggregate_customers(orders)
+    if not len(table):
+        if existing:
+            existing.delete()
+        return None
+    derive_columns(table, as_of)
+    apply_context(table, run.context, champion_state=run.context.get("champion_state", {}))
+    values = _row_values(table, 0, as_of, timezone.now())
+    row = existing or CustomerMetrics()
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.save()
+    return row

@@ -1,0 +1,168 @@
+"""What the engine stores: one row of metrics per customer, and a record of every full refresh."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from oscar_champions.rfm import RFMGroup
+from oscar_champions.segments import LifecycleStage
+
+
+class CustomerMetrics(models.Model):
+    """Everything the shop knows about one customer's buying, as of the last refresh.
+
+    ``key`` identifies the customer (see ``oscar_champions.customers``); ``user`` links the row to
+    the registered account when there is one.
+    """
+
+    key = models.CharField(_("Customer key"), max_length=254, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="champions_metrics",
+        verbose_name=_("User"),
+    )
+    email = models.EmailField(_("E-mail"), blank=True, db_index=True)
+
+    orders = models.PositiveIntegerField(_("Orders"))
+    items = models.PositiveIntegerField(_("Items"), default=0)
+    revenue = models.DecimalField(_("Revenue"), max_digits=14, decimal_places=2)
+    average_order_value = models.DecimalField(_("Average order value"), max_digits=14, decimal_places=2)
+    first_order_at = models.DateTimeField(_("First order"))
+    last_order_at = models.DateTimeField(_("Last order"), db_index=True)
+    days_since_last_order = models.PositiveIntegerField(_("Days since last order"))
+    tenure_days = models.PositiveIntegerField(_("Tenure (days)"))
+    average_days_between_orders = models.FloatField(_("Average days between orders"), null=True, blank=True)
+    distinct_products = models.PositiveIntegerField(_("Distinct products"), default=0)
+    distinct_categories = models.PositiveIntegerField(_("Distinct categories"), default=0)
+    discount_share = models.FloatField(_("Share of orders with a discount"), default=0)
+    favourite_category = models.ForeignKey(
+        "catalogue.Category",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("Favourite category"),
+    )
+
+    recency_score = models.PositiveSmallIntegerField(_("R score"))
+    frequency_score = models.PositiveSmallIntegerField(_("F score"))
+    monetary_score = models.PositiveSmallIntegerField(_("M score"))
+    rfm_group = models.CharField(_("RFM group"), max_length=32, choices=RFMGroup.choices, db_index=True)
+    previous_rfm_group = models.CharField(
+        _("Previous RFM group"), max_length=32, choices=RFMGroup.choices, blank=True
+    )
+    lifecycle_stage = models.CharField(
+        _("Lifecycle stage"), max_length=32, choices=LifecycleStage.choices, db_index=True
+    )
+    previous_lifecycle_stage = models.CharField(
+        _("Previous lifecycle stage"), max_length=32, choices=LifecycleStage.choices, blank=True
+    )
+    is_champion = models.BooleanField(_("Champion"), default=False, db_index=True)
+
+    probability_alive = models.FloatField(_("Probability alive"), null=True, blank=True)
+    expected_orders_90d = models.FloatField(_("Expected orders, next 90 days"), null=True, blank=True)
+    expected_orders_365d = models.FloatField(_("Expected orders, next 12 months"), null=True, blank=True)
+    expected_order_value = models.DecimalField(
+        _("Expected average order value"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    predicted_value_365d = models.DecimalField(
+        _("Predicted 12-month value"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+
+    computed_at = models.DateTimeField(_("Computed at"))
+    as_of = models.DateTimeField(_("As of"))
+
+    class Meta:
+        verbose_name = _("customer metrics")
+        verbose_name_plural = _("customer metrics")
+        ordering = ["-revenue", "key"]
+
+    def __str__(self):
+        return self.email or self.key
+
+    @property
+    def is_registered(self):
+        return self.user_id is not None
+
+
+class RefreshRun(models.Model):
+    """One full refresh: when, as of when, how it went, the model it fitted and its backtest.
+
+    ``context`` holds what an incremental update needs to score a customer the way the last full
+    refresh did (score thresholds, fitted parameters, the champion rule's state).
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", pgettext_lazy("refresh status", "Running")
+        SUCCEEDED = "succeeded", pgettext_lazy("refresh status", "Succeeded")
+        FAILED = "failed", pgettext_lazy("refresh status", "Failed")
+
+    started_at = models.DateTimeField(_("Started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("Finished at"), null=True, blank=True)
+    as_of = models.DateTimeField(_("As of"))
+    status = models.CharField(_("Status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    error = models.TextField(_("Error"), blank=True)
+
+    customers = models.PositiveIntegerField(_("Customers"), default=0)
+    orders_counted = models.PositiveIntegerField(_("Orders counted"), default=0)
+    orders_without_customer = models.PositiveIntegerField(_("Orders without a customer"), default=0)
+    orders_in_other_currencies = models.PositiveIntegerField(_("Orders in other currencies"), default=0)
+
+    model_fitted = models.BooleanField(_("Model fitted"), default=False)
+    model_message = models.TextField(_("Model message"), blank=True)
+    context = models.JSONField(_("Scoring context"), default=dict)
+    backtest = models.JSONField(_("Backtest"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("refresh")
+        verbose_name_plural = _("refreshes")
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+
+    def __str__(self):
+        return f"{self.as_of:%Y-%m-%d} ({self.get_status_display()})"
+
+    @property
+    def duration(self):
+        if self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class SegmentSnapshot(models.Model):
+    """How many customers (and how much revenue) a segment had after a full refresh."""
+
+    class Dimension(models.TextChoices):
+        LIFECYCLE = "lifecycle", _("Lifecycle stage")
+        RFM = "rfm", _("RFM group")
+
+    run = models.ForeignKey(RefreshRun, on_delete=models.CASCADE, related_name="snapshots")
+    dimension = models.CharField(_("Dimension"), max_length=16, choices=Dimension.choices)
+    segment = models.CharField(_("Segment"), max_length=32)
+    customers = models.PositiveIntegerField(_("Customers"))
+    revenue = models.DecimalField(_("Revenue"), max_digits=16, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("segment snapshot")
+        verbose_name_plural = _("segment snapshots")
+        constraints = [
+            models.UniqueConstraint(fields=["run", "dimension", "segment"], name="champions_unique_snapshot")
+        ]
+
+
+class SegmentMovement(models.Model):
+    """How many customers moved from one segment to another in a full refresh."""
+
+    run = models.ForeignKey(RefreshRun, on_delete=models.CASCADE, related_name="movements")
+    dimension = models.CharField(_("Dimension"), max_length=16, choices=SegmentSnapshot.Dimension.choices)
+    from_segment = models.CharField(_("From"), max_length=32, blank=True)
+    to_segment = models.CharField(_("To"), max_length=32)
+    customers = models.PositiveIntegerField(_("Customers"))
+
+    class Meta:
+        verbose_name = _("segment movement")
+        verbose_name_plural = _("segment movements")

@@ -1,0 +1,189 @@
+from datetime import date, datetime, timedelta
+from decimal import Decimal as D
+
+import pytest
+from django.utils import timezone
+
+from oscar_champions import rfm
+from oscar_champions.metrics import refresh_metrics, update_customer
+from oscar_champions.models import CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
+from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, as_datetime, place_order
+
+pytestmark = pytest.mark.django_db
+
+TODAY = date(2026, 11, 22)
+AS_OF = timezone.make_aware(datetime(2026, 11, 22, 23, 59))
+
+
+def days_ago(days):
+    return TODAY - timedelta(days=days)
+
+
+def metrics(key):
+    return CustomerMetrics.objects.get(key=key)
+
+
+def test_guest_orders_merge_with_the_registered_account_of_the_same_email():
+    ana = CustomerFactory(email="ana@example.com")
+    place_order(user=ana, total="100.00", placed=days_ago(30))
+    place_order(guest_email="  Ana@Example.COM ", total="50.00", placed=days_ago(10))
+    place_order(guest_email="bia@example.com", total="70.00", placed=days_ago(5))
+
+    run = refresh_metrics(as_of=AS_OF)
+
+    assert run.customers == 2
+    row = metrics("ana@example.com")
+    assert row.user == ana
+    assert row.orders == 2
+    assert row.revenue == D("150.00")
+    assert row.average_order_value == D("75.00")
+    assert row.average_days_between_orders == pytest.approx(20)
+    guest = metrics("bia@example.com")
+    assert guest.user is None and not guest.is_registered
+
+
+def test_excluded_orders_do_not_count_and_are_reported(settings):
+    ana = CustomerFactory(email="ana@example.com")
+    place_order(user=ana, total="100.00", placed=days_ago(30))
+    place_order(user=ana, total="999.00", placed=days_ago(20), status="Cancelled")
+    place_order(user=ana, total="999.00", placed=days_ago(20), currency="USD")
+    place_order(total="40.00", placed=days_ago(3))  # nobody to attribute it to
+    place_order(user=ana, total="999.00", placed=TODAY + timedelta(days=1))  # after as_of
+
+    run = refresh_metrics(as_of=AS_OF)
+
+    row = metrics("ana@example.com")
+    assert (row.orders, row.revenue) == (1, D("100.00"))
+    assert run.orders_counted == 1
+    assert run.orders_without_customer == 1
+    assert run.orders_in_other_currencies == 1
+
+
+def test_revenue_basis_and_sites_follow_the_settings(settings):
+    ana = CustomerFactory(email="ana@example.com")
+    place_order(user=ana, total="110.00", shipping="10.00", placed=days_ago(30))
+    other_site = place_order(user=ana, total="55.00", placed=days_ago(20))
+    other_site.site = other_site.site.__class__.objects.create(domain="app.example", name="App")
+    other_site.save()
+
+    settings.OSCAR_CHAMPIONS_REVENUE_BASIS = "incl_tax_without_shipping"
+    settings.OSCAR_CHAMPIONS_SITES = [settings.SITE_ID]
+    refresh_metrics(as_of=AS_OF)
+
+    row = metrics("ana@example.com")
+    assert (row.orders, row.revenue) == (1, D("100.00"))
+
+
+def test_one_order_customer_and_an_order_placed_today():
+    today = CustomerFactory(email="today@example.com")
+    place_order(user=today, total="80.00", placed=as_datetime(TODAY))
+    old = CustomerFactory(email="old@example.com")
+    place_order(user=old, total="80.00", placed=days_ago(400))
+
+    refresh_metrics(as_of=AS_OF)
+
+    fresh = metrics("today@example.com")
+    assert fresh.days_since_last_order == 0
+    assert fresh.tenure_days == 0
+    assert fresh.average_days_between_orders is None
+    assert fresh.recency_score > metrics("old@example.com").recency_score
+    assert fresh.lifecycle_stage == "new"
+    assert metrics("old@example.com").lifecycle_stage == "lost"
+
+
+def test_lines_give_items_products_categories_and_favourite_category():
+    coffee, tea = CategoryFactory(name="Coffee"), CategoryFactory(name="Tea")
+    espresso = ProductFactory(categories__category=coffee)
+    beans = ProductFactory(categories__category=coffee)
+    green = ProductFactory(categories__category=tea)
+    ana = CustomerFactory(email="ana@example.com")
+    place_order(user=ana, total="90.00", placed=days_ago(30), lines=[(espresso, 2, "40.00"), (green, 1, "50.00")])
+    place_order(user=ana, total="30.00", placed=days_ago(10), lines=[(beans, 3, "30.00")], discount="5.00")
+
+    refresh_metrics(as_of=AS_OF)
+
+    row = metrics("ana@example.com")
+    assert row.items == 6
+    assert row.distinct_products == 3
+    assert row.distinct_categories == 2
+    assert row.favourite_category == coffee  # 70.00 on coffee against 50.00 on tea
+    assert row.discount_share == pytest.approx(0.5)
+
+
+def test_a_failed_refresh_keeps_the_previous_metrics(monkeypatch):
+    ana = CustomerFactory(email="ana@example.com")
+    place_order(user=ana, total="100.00", placed=days_ago(30))
+    refresh_metrics(as_of=AS_OF)
+    place_order(user=ana, total="50.00", placed=days_ago(3))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(SegmentSnapshot.objects, "bulk_create", broken)
+    with pytest.raises(RuntimeError):
+        refresh_metrics(as_of=AS_OF)
+
+    assert metrics("ana@example.com").orders == 1
+    failed = RefreshRun.objects.latest()
+    assert failed.status == RefreshRun.Status.FAILED
+    assert "disk full" in failed.error
+
+
+def test_refresh_is_idempotent_and_records_segments_and_movements():
+    ana = CustomerFactory(email="ana@example.com")
+    place_order(user=ana, total="100.00", placed=days_ago(200))
+    place_order(user=ana, total="100.00", placed=days_ago(150))
+    first = refresh_metrics(as_of=AS_OF)
+    second = refresh_metrics(as_of=AS_OF)
+    assert CustomerMetrics.objects.count() == 1
+    assert not second.movements.exists()
+    assert metrics("ana@example.com").lifecycle_stage == "at_risk"
+
+    place_order(user=ana, total="100.00", placed=days_ago(1))
+    third = refresh_metrics(as_of=AS_OF)
+
+    row = metrics("ana@example.com")
+    assert (row.previous_lifecycle_stage, row.lifecycle_stage) != ("at_risk", "at_risk")
+    assert row.previous_lifecycle_stage == "at_risk"
+    movement = SegmentMovement.objects.get(run=third, dimension="lifecycle")
+    assert (movement.from_segment, movement.to_segment, movement.customers) == (
+        "at_risk", row.lifecycle_stage, 1)
+    snapshot = first.snapshots.get(dimension="lifecycle", segment="at_risk")
+    assert (snapshot.customers, snapshot.revenue) == (1, D("200.00"))
+
+
+def test_incremental_update_equals_the_full_refresh(django_assert_max_num_queries):
+    for n in range(5):
+        customer = CustomerFactory()
+        for k in range(n + 1):
+            place_order(user=customer, total=f"{20 * (n + 1) + k}.00", placed=days_ago(300 - 40 * k - n))
+    ana = CustomerFactory(email="ana@example.com")
+    place_order(user=ana, total="60.00", placed=days_ago(90))
+    refresh_metrics(as_of=AS_OF)
+
+    place_order(user=ana, total="45.00", placed=days_ago(2))
+    place_order(guest_email="ANA@example.com", total="35.00", placed=days_ago(1))
+    with django_assert_max_num_queries(8):
+        incremental = update_customer("ana@example.com", user_id=ana.pk, as_of=AS_OF)
+
+    # The incremental row scores the customer against the thresholds of the last full refresh...
+    thresholds = RefreshRun.objects.latest().context["thresholds"]
+    assert incremental.frequency_score == rfm.score([3], thresholds["frequency"])[0]
+    assert incremental.monetary_score == rfm.score([140], thresholds["monetary"])[0]
+    # ... and its own figures are those of a full refresh.
+    refresh_metrics(as_of=AS_OF)
+    full = metrics("ana@example.com")
+    for field in ("orders", "revenue", "average_order_value", "first_order_at", "last_order_at",
+                  "days_since_last_order", "tenure_days", "average_days_between_orders", "user_id", "items",
+                  "discount_share"):
+        assert getattr(incremental, field) == getattr(full, field), field
+
+
+def test_incremental_update_removes_a_customer_whose_orders_were_all_cancelled():
+    ana = CustomerFactory(email="ana@example.com")
+    order = place_order(user=ana, total="60.00", placed=days_ago(90))
+    refresh_metrics(as_of=AS_OF)
+    order.status = "Cancelled"
+    order.save()
+    assert update_customer("ana@example.com", user_id=ana.pk, as_of=AS_OF) is None
+    assert not CustomerMetrics.objects.exists()
