@@ -27,6 +27,7 @@ from oscar_champions.customers import (
     eligible_orders,
     guest_email_expression,
 )
+from oscar_champions.kpis import summarise
 from oscar_champions.models import CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
 from oscar_champions.segments import champion_rule, lifecycle_stages
 
@@ -64,12 +65,13 @@ def _money(value):
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def aggregate_customers(orders, backtest_cutoff=None):
+def aggregate_customers(orders, backtest_cutoff=None, with_lines=True):
     """Aggregate ``orders`` (a ``counted_orders()`` queryset) per customer.
 
     Four grouped queries, whatever the number of customers: orders, discounted orders, lines and
-    categories. With ``backtest_cutoff`` the order query also splits each customer's history into a
-    calibration part (up to the cutoff) and a holdout part (after it).
+    categories (only the first without ``with_lines``). With ``backtest_cutoff`` the order query
+    also splits each customer's history into a calibration part (up to the cutoff) and a holdout
+    part (after it).
     """
     aggregates = {
         "registered_user": Max("user_id"),
@@ -114,6 +116,8 @@ def aggregate_customers(orders, backtest_cutoff=None):
     if "cal_total" in cols:
         cols["cal_total"] = np.nan_to_num(cols["cal_total"])
 
+    if not with_lines:
+        return table
     position = table.index()
     n = len(table)
     cols["discounted_orders"] = np.zeros(n, dtype=np.int64)
@@ -345,6 +349,7 @@ def refresh_metrics(as_of=None, progress=None):
         derive_columns(table, as_of)
         context = fit_context(table)
         apply_context(table, context)
+        context["summary"] = summarise(table)
         if cutoff is not None and context["model"]:
             report("Backtesting the model")
             run.backtest = run_backtest(table, cutoff, as_of)
