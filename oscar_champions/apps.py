@@ -12,6 +12,6 @@ class ChampionsConfig(OscarConfig):
 
 
     def ready(self):
-        from oscar_champions import receivers
+        from oscar_champions import checks, receivers  # noqa: F401 - checks register themselves
 
         receivers.connect()

@@ -1,0 +1,26 @@
+import pytest
+
+from oscar_champions.checks import check_settings
+
+
+def error_ids():
+    return [error.id for error in check_settings(None)]
+
+
+def test_the_defaults_pass():
+    assert error_ids() == []
+
+
+@pytest.mark.parametrize(
+    "name, value, error",
+    [
+        ("REVENUE_BASIS", "gross", "oscar_champions.E001"),
+        ("RFM_SEGMENTS", [("champions", "5", "5")], "oscar_champions.E002"),
+        ("CHAMPION_RULE", "nowhere.Rule", "oscar_champions.E003"),
+        ("CHAMPION_RULE", "oscar_champions.segments.lifecycle_stages", "oscar_champions.E004"),
+        ("AT_RISK_DAYS", 400, "oscar_champions.E005"),
+    ],
+)
+def test_a_bad_setting_is_reported(settings, name, value, error):
+    setattr(settings, f"OSCAR_CHAMPIONS_{name}", value)
+    assert error in error_ids()
