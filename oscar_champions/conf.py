@@ -25,11 +25,9 @@ DEFAULTS = {
     "RFM_SEGMENTS": None,
     # Dotted path of the class that decides who is a champion.
     "CHAMPION_RULE": "oscar_champions.segments.RFMChampionRule",
-    # A customer whose first order is at most this many days old is a "New" customer.
-    "NEW_CUSTOMER_DAYS": 60,
-    # Without an order for this many days a customer is "At risk" ...
+    # Without an order for more than this many days a customer is "At risk" ...
     "AT_RISK_DAYS": 120,
-    # ... and after this many days "Lost".
+    # ... and after more than this many days "Lost".
     "LOST_DAYS": 365,
     # Update a customer's row as soon as an order is placed or changes status.
     "INCREMENTAL_UPDATES": True,
