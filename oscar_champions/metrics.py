@@ -204,8 +204,16 @@ def fit_context(table):
     }
     try:
         context["model"] = _fit_model(cols["frequency"], cols["recency"], cols["age"], cols["average_order_value"])
+    except predictions.InsufficientData as exc:
+        context["model_message"] = str(exc)
+        context["model_problem"] = {
+            "code": "insufficient_data",
+            "found": int((cols["frequency"] > 0).sum()),
+            "needed": champions_settings.MIN_REPEAT_CUSTOMERS,
+        }
     except predictions.ModelNotFitted as exc:
         context["model_message"] = str(exc)
+        context["model_problem"] = {"code": "not_fitted"}
     return context
 
 

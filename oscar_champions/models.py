@@ -127,6 +127,22 @@ class RefreshRun(models.Model):
         return f"{self.as_of:%Y-%m-%d} ({self.get_status_display()})"
 
     @property
+    def model_explanation(self):
+        """Why the model was not fitted, in the reader's language (empty when it was)."""
+        problem = self.context.get("model_problem")
+        if self.model_fitted or not problem:
+            return ""
+        if problem["code"] == "insufficient_data":
+            return _(
+                "Not enough history to predict yet: %(found)s customers have ordered more than once, and "
+                "the model needs at least %(needed)s."
+            ) % problem
+        return _(
+            "The model could not be fitted to this shop's history (%(detail)s). The metrics and segments "
+            "do not depend on it."
+        ) % {"detail": self.model_message}
+
+    @property
     def duration(self):
         if self.finished_at:
             return self.finished_at - self.started_at

@@ -79,5 +79,7 @@ def test_the_command_refreshes_as_of_a_date_and_rejects_bad_dates(capsys):
     call_command("champions_refresh", "--as-of", "2026-02-01")
     assert list(CustomerMetrics.objects.values_list("key", flat=True)) == ["old@example.com"]
     assert "model was not fitted" in capsys.readouterr().out
+    assert "1 customers have ordered more than once" not in RefreshRun.objects.latest().model_explanation
+    assert "0 customers have ordered more than once" in RefreshRun.objects.latest().model_explanation
     with pytest.raises(CommandError, match="YYYY-MM-DD"):
         call_command("champions_refresh", "--as-of", "2023-02-30")

@@ -37,5 +37,5 @@ class Command(BaseCommand):
             if run.model_fitted:
                 self.stdout.write(self.style.SUCCESS("The predictive model was fitted."))
             else:
-                self.stdout.write(self.style.WARNING(f"The predictive model was not fitted: {run.model_message}"))
+                self.stdout.write(self.style.WARNING(f"The predictive model was not fitted: {run.model_explanation}"))
             self.stdout.write(f"Took {run.duration.total_seconds():.1f} s.")
