@@ -10,7 +10,6 @@ class ChampionsConfig(OscarConfig):
     verbose_name = _("Champions")
     default_auto_field = "django.db.models.BigAutoField"
 
-
     def ready(self):
         from oscar_champions import checks, receivers  # noqa: F401 - checks register themselves
 
