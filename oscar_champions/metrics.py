@@ -286,6 +286,7 @@ def run_backtest(table, cutoff, as_of):
     actual = cols["holdout_orders"][known]
     correlation = float(np.corrcoef(predicted, actual)[0, 1]) if actual.std() and predicted.std() else None
     return result | {
+        "parameters": {name: round(value, 4) for name, value in vars(params).items()},
         "customers": int(known.sum()),
         "predicted_orders": round(float(predicted.sum()), 1),
         "actual_orders": int(actual.sum()),
