@@ -39,8 +39,9 @@ lint: install
 wheel-check: install
 	bash .ci/wheel-check
 
-## Compile the translations shipped with the package.
+## Update the pt_BR catalogue from the sources, then compile it (needs GNU gettext).
 messages: install
+	cd oscar_champions && ../$(MANAGE) makemessages -l pt_BR --no-obsolete --no-location
 	cd oscar_champions && ../$(MANAGE) compilemessages -l pt_BR
 
 clean:

@@ -26,6 +26,7 @@ import numpy as np
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from oscar_champions.conf import champions_settings
 
@@ -33,17 +34,17 @@ SCORES = 5
 
 
 class RFMGroup(models.TextChoices):
-    CHAMPIONS = "champions", _("Champions")
-    LOYAL = "loyal", _("Loyal")
-    POTENTIAL_LOYALISTS = "potential_loyalists", _("Potential loyalists")
-    NEW_CUSTOMERS = "new_customers", _("New customers")
-    PROMISING = "promising", _("Promising")
-    NEED_ATTENTION = "need_attention", _("Need attention")
-    ABOUT_TO_SLEEP = "about_to_sleep", _("About to sleep")
-    AT_RISK = "at_risk", _("At risk")
-    CANT_LOSE_THEM = "cant_lose_them", _("Can't lose them")
-    HIBERNATING = "hibernating", _("Hibernating")
-    LOST = "lost", _("Lost")
+    CHAMPIONS = "champions", pgettext_lazy("RFM group", "Champions")
+    LOYAL = "loyal", pgettext_lazy("RFM group", "Loyal")
+    POTENTIAL_LOYALISTS = "potential_loyalists", pgettext_lazy("RFM group", "Potential loyalists")
+    NEW_CUSTOMERS = "new_customers", pgettext_lazy("RFM group", "New customers")
+    PROMISING = "promising", pgettext_lazy("RFM group", "Promising")
+    NEED_ATTENTION = "need_attention", pgettext_lazy("RFM group", "Need attention")
+    ABOUT_TO_SLEEP = "about_to_sleep", pgettext_lazy("RFM group", "About to sleep")
+    AT_RISK = "at_risk", pgettext_lazy("RFM group", "At risk")
+    CANT_LOSE_THEM = "cant_lose_them", pgettext_lazy("RFM group", "Can't lose them")
+    HIBERNATING = "hibernating", pgettext_lazy("RFM group", "Hibernating")
+    LOST = "lost", pgettext_lazy("RFM group", "Lost")
 
 
 #: What each RFM group means and what to do about it.

@@ -15,17 +15,18 @@ import numpy as np
 from django.db import models
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from oscar_champions.conf import champions_settings
 from oscar_champions.rfm import RFMGroup
 
 
 class LifecycleStage(models.TextChoices):
-    CHAMPIONS = "champions", _("Champions")
-    LOYAL = "loyal", _("Loyal")
-    NEW = "new", _("New")
-    AT_RISK = "at_risk", _("At risk")
-    LOST = "lost", _("Lost")
+    CHAMPIONS = "champions", pgettext_lazy("lifecycle stage", "Champions")
+    LOYAL = "loyal", pgettext_lazy("lifecycle stage", "Loyal")
+    NEW = "new", pgettext_lazy("lifecycle stage", "New")
+    AT_RISK = "at_risk", pgettext_lazy("lifecycle stage", "At risk")
+    LOST = "lost", pgettext_lazy("lifecycle stage", "Lost")
 
 
 #: What each stage means, in plain words.
