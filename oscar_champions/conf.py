@@ -33,6 +33,10 @@ DEFAULTS = {
     "INCREMENTAL_UPDATES": True,
     # The predictive model is fitted only with at least this many repeat customers.
     "MIN_REPEAT_CUSTOMERS": 200,
+    # When the plain maximum-likelihood fit of the model is degenerate (a history with little visible
+    # churn), it is fitted again with a penalty of this weight on the squared logs of its shape
+    # parameters, which keeps them finite; 0 leaves such a model unfitted.
+    "MODEL_PENALIZER": 0.001,
     # Days of history held out when backtesting the model after a full refresh (0 switches it off).
     "BACKTEST_DAYS": 90,
     # Rows per batch when the refresh writes metrics.

@@ -218,10 +218,23 @@ def fit_context(table):
 
 
 def _fit_model(frequency, recency, age, mean_spend):
+    return {
+        "bgnbd": vars(_fit(predictions.fit_bgnbd, frequency, recency, age)),
+        "gamma_gamma": vars(_fit(predictions.fit_gamma_gamma, frequency, mean_spend)),
+    }
+
+
+def _fit(fit, *data):
+    """Plain maximum likelihood; if that is degenerate, the penalised fit of the MODEL_PENALIZER setting."""
     minimum = champions_settings.MIN_REPEAT_CUSTOMERS
-    bgnbd = predictions.fit_bgnbd(frequency, recency, age, min_repeat_customers=minimum)
-    gamma_gamma = predictions.fit_gamma_gamma(frequency, mean_spend, min_repeat_customers=minimum)
-    return {"bgnbd": vars(bgnbd), "gamma_gamma": vars(gamma_gamma)}
+    try:
+        return fit(*data, min_repeat_customers=minimum)
+    except predictions.InsufficientData:
+        raise
+    except predictions.ModelNotFitted:
+        if not champions_settings.MODEL_PENALIZER:
+            raise
+        return fit(*data, min_repeat_customers=minimum, penalizer=champions_settings.MODEL_PENALIZER)
 
 
 def apply_context(table, context, champion_state=None):
@@ -276,9 +289,7 @@ def run_backtest(table, cutoff, as_of):
     age = (cutoff.timestamp() - cols["cal_first"][known]) / WEEK
     result = {"cutoff": cutoff.isoformat(), "holdout_days": (as_of - cutoff).days}
     try:
-        params = predictions.fit_bgnbd(
-            frequency, recency, age, min_repeat_customers=champions_settings.MIN_REPEAT_CUSTOMERS
-        )
+        params = _fit(predictions.fit_bgnbd, frequency, recency, age)
     except predictions.ModelNotFitted as exc:
         return result | {"message": str(exc)}
     predicted = predictions.expected_transactions(params, (as_of - cutoff).total_seconds() / WEEK, frequency,
