@@ -5,3 +5,11 @@ import pytest
 def _plain_storage(settings, tmp_path):
     """Keep media written by tests out of the sandbox."""
     settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _search_index(tmp_path_factory):
+    """Keep the search index written by tests out of the sandbox."""
+    from haystack import connections
+
+    connections.connections_info["default"]["PATH"] = str(tmp_path_factory.mktemp("whoosh_index"))

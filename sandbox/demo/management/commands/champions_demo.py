@@ -4,6 +4,7 @@ import argparse
 import time
 from datetime import date
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -91,6 +92,8 @@ class Command(BaseCommand):
             builder.reset_admin()
             if verbosity >= 1 and summary.orders >= 100_000:
                 self.stdout.write("Committing: the database checks every new row's foreign keys...")
+        # The catalogue pages list products from the search index.
+        call_command("update_index", verbosity=0)
         if verbosity >= 1:
             self.stdout.write(self.style.SUCCESS(
                 f"Demo store built in {time.monotonic() - started:.1f} s: {summary.customers} customers "
