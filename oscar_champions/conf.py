@@ -39,7 +39,7 @@ DEFAULTS = {
     "MODEL_PENALIZER": 0.001,
     # Days of history held out when backtesting the model after a full refresh (0 switches it off).
     "BACKTEST_DAYS": 90,
-    # Rows per batch when the refresh writes metrics.
+    # Rows per batch when the refresh writes metrics (on PostgreSQL with psycopg 3 it streams them instead).
     "BATCH_SIZE": 2000,
 }
 

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
-from django.db import transaction
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Sum, Window
-from django.db.models.functions import Coalesce, RowNumber
+from django.db import connections, transaction
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from oscar.core.loading import get_model
 
@@ -149,25 +149,28 @@ def _aggregate_lines(table, position, lines):
         cols["items"][i] = items or 0
         cols["distinct_products"][i] = products
 
-    # A child product's categories are its parent's.
+    # A child product's categories are its parent's. Grouped by hash in the database; the favourite
+    # (most spent on, lowest id on a tie) is picked here, which is cheaper than a window's sort.
     categorised = lines.annotate(category=Coalesce("product__categories", "product__parent__categories"))
     spend = (
         categorised.filter(category__isnull=False)
         .values("customer_key", "category")
         .annotate(spend=Sum("line_price_incl_tax"))
         .order_by()  # Line's default ordering would otherwise join the GROUP BY
-        .annotate(
-            position=Window(
-                RowNumber(), partition_by=F("customer_key"), order_by=[F("spend").desc(), F("category").asc()]
-            ),
-            n_categories=Window(Count("category"), partition_by=F("customer_key")),
-        )
-        .filter(position=1)
+        .values_list("customer_key", "category", "spend")
     )
-    for key, category, categories in spend.values_list("customer_key", "category", "n_categories"):
-        i = position[key]
-        cols["favourite_category_id"][i] = category
-        cols["distinct_categories"][i] = categories
+    customers, categories, amounts = [], [], []
+    for key, category, amount in spend.iterator(chunk_size=20000):
+        customers.append(position[key])
+        categories.append(category)
+        amounts.append(amount)
+    if customers:
+        customers, categories = np.array(customers), np.array(categories)
+        order = np.lexsort((categories, -np.array(amounts, dtype=float), customers))
+        first = order[np.r_[True, customers[order][1:] != customers[order][:-1]]]
+        cols["distinct_categories"] = np.bincount(customers, minlength=n)
+        for i, category in zip(customers[first].tolist(), categories[first].tolist()):
+            cols["favourite_category_id"][i] = category
 
 
 def derive_columns(table, as_of):
@@ -394,19 +397,19 @@ def _replace_metrics(table, run, as_of):
         for key, stage, group in CustomerMetrics.objects.values_list("key", "lifecycle_stage", "rfm_group")
         .iterator(chunk_size=10000)
     }
-    CustomerMetrics.objects.all().delete()
+    # A plain SQL DELETE: QuerySet.delete() would load every row first whenever a project listens to
+    # every model's deletions (haystack does, in most Oscar shops).
+    CustomerMetrics.objects.all()._raw_delete(CustomerMetrics.objects.db)
     cols = table.columns
-    batch_size = champions_settings.BATCH_SIZE
     computed_at = timezone.now()
-    for start in range(0, len(table), batch_size):
-        batch = []
-        for i in range(start, min(start + batch_size, len(table))):
+
+    def rows():
+        for i in range(len(table)):
             values = _row_values(table, i, as_of, computed_at)
-            before_stage, before_group = previous.get(values["key"], ("", ""))
-            batch.append(
-                CustomerMetrics(previous_lifecycle_stage=before_stage, previous_rfm_group=before_group, **values)
-            )
-        CustomerMetrics.objects.bulk_create(batch)
+            values["previous_lifecycle_stage"], values["previous_rfm_group"] = previous.get(values["key"], ("", ""))
+            yield values
+
+    _insert_metrics(rows())
 
     before = [previous.get(key, ("", "")) for key in table.keys]
     for dimension, column, position in (
@@ -433,6 +436,33 @@ def _replace_metrics(table, run, as_of):
                                 to_segment=pair.split("\t")[1], customers=int(count))
                 for pair, count in zip(pairs, counts)
             )
+
+
+def _insert_metrics(rows):
+    """Insert ``CustomerMetrics`` rows given as dicts of field values.
+
+    On PostgreSQL with psycopg 3 the rows are streamed with COPY, about five times faster than
+    ``bulk_create`` (most of whose time goes into preparing each model instance); elsewhere they are
+    written with ``bulk_create`` in batches of BATCH_SIZE.
+    """
+    connection = connections[CustomerMetrics.objects.db]
+    fields = [field for field in CustomerMetrics._meta.concrete_fields if not field.primary_key]
+    with connection.cursor() as cursor:
+        copy = getattr(cursor.cursor, "copy", None) if connection.vendor == "postgresql" else None
+        if copy is not None:
+            columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+            table = connection.ops.quote_name(CustomerMetrics._meta.db_table)
+            with copy(f"COPY {table} ({columns}) FROM STDIN") as stream:
+                for values in rows:
+                    stream.write_row([values[field.attname] for field in fields])
+            return
+    batch = []
+    for values in rows:
+        batch.append(CustomerMetrics(**values))
+        if len(batch) == champions_settings.BATCH_SIZE:
+            CustomerMetrics.objects.bulk_create(batch)
+            batch = []
+    CustomerMetrics.objects.bulk_create(batch)
 
 
 def _record_run(run, table, context, as_of):
