@@ -65,13 +65,14 @@ def _money(value):
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def aggregate_customers(orders, backtest_cutoff=None, with_lines=True):
+def aggregate_customers(orders, backtest_cutoff=None, with_lines=True, order_ids=None):
     """Aggregate ``orders`` (a ``counted_orders()`` queryset) per customer.
 
     Four grouped queries, whatever the number of customers: orders, discounted orders, lines and
     categories (only the first without ``with_lines``). With ``backtest_cutoff`` the order query
     also splits each customer's history into a calibration part (up to the cutoff) and a holdout
-    part (after it).
+    part (after it). ``order_ids``, the ids of ``orders`` when they are few, lets the line queries
+    look the lines up by order instead of joining every line to a subquery.
     """
     aggregates = {
         "registered_user": Max("user_id"),
@@ -125,7 +126,7 @@ def aggregate_customers(orders, backtest_cutoff=None, with_lines=True):
     for key, count in discounted.values("customer_key").annotate(n=Count("id")).values_list("customer_key", "n"):
         cols["discounted_orders"][position[key]] = count
 
-    lines = Line.objects.filter(order__in=orders.values("pk")).annotate(
+    lines = Line.objects.filter(order__in=orders.values("pk") if order_ids is None else order_ids).annotate(
         customer_key=customer_key_expression("order__")
     )
     _aggregate_lines(table, position, lines)
@@ -505,7 +506,7 @@ def update_customer(key, user_id=None, as_of=None):
         .annotate(guest_key=guest_email_expression())
         .filter(Q(user_id__in=user_ids) | Q(guest_key=key), customer_key=key)
     )
-    table = aggregate_customers(orders)
+    table = aggregate_customers(orders, order_ids=list(orders.values_list("pk", flat=True)))
     if not len(table):
         if existing:
             existing.delete()

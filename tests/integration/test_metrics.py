@@ -163,7 +163,7 @@ def test_incremental_update_equals_the_full_refresh(django_assert_max_num_querie
 
     place_order(user=ana, total="45.00", placed=days_ago(2))
     place_order(guest_email="ANA@example.com", total="35.00", placed=days_ago(1))
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         incremental = update_customer("ana@example.com", user_id=ana.pk, as_of=AS_OF)
 
     # The incremental row scores the customer against the thresholds of the last full refresh...
