@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 from django.db import connections, transaction
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from oscar.core.loading import get_model
@@ -26,6 +26,7 @@ from oscar_champions.customers import (
     customer_key_expression,
     eligible_orders,
     guest_email_expression,
+    revenue_expression,
 )
 from oscar_champions.kpis import summarise
 from oscar_champions.models import CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
@@ -65,14 +66,17 @@ def _money(value):
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def aggregate_customers(orders, backtest_cutoff=None, with_lines=True, order_ids=None):
+def aggregate_customers(orders, backtest_cutoff=None, with_lines=True, customer=None):
     """Aggregate ``orders`` (a ``counted_orders()`` queryset) per customer.
 
     Four grouped queries, whatever the number of customers: orders, discounted orders, lines and
     categories (only the first without ``with_lines``). With ``backtest_cutoff`` the order query
     also splits each customer's history into a calibration part (up to the cutoff) and a holdout
-    part (after it). ``order_ids``, the ids of ``orders`` when they are few, lets the line queries
-    look the lines up by order instead of joining every line to a subquery.
+    part (after it).
+
+    ``customer``, a pair ``(key, order ids)`` when ``orders`` are one customer's, makes the line
+    queries look the lines up by order id under that key, instead of joining every line to the
+    orders and computing its key: what keeps an incremental update cheap.
     """
     aggregates = {
         "registered_user": Max("user_id"),
@@ -94,7 +98,8 @@ def aggregate_customers(orders, backtest_cutoff=None, with_lines=True, order_ids
     rows = orders.values("customer_key").annotate(**aggregates).order_by("customer_key")
     keys, users, revenue, first_at, last_at = [], [], [], [], []
     values = {name: [] for name in names if name not in ("registered_user", "total")}
-    for row in rows.values_list("customer_key", *names).iterator(chunk_size=10000):
+    rows = rows.values_list("customer_key", *names)
+    for row in rows if customer else rows.iterator(chunk_size=10000):
         keys.append(row[0])
         record = dict(zip(names, row[1:]))
         users.append(record.pop("registered_user"))
@@ -123,12 +128,20 @@ def aggregate_customers(orders, backtest_cutoff=None, with_lines=True, order_ids
     n = len(table)
     cols["discounted_orders"] = np.zeros(n, dtype=np.int64)
     discounted = orders.filter(Exists(OrderDiscount.objects.filter(order=OuterRef("pk"))))
-    for key, count in discounted.values("customer_key").annotate(n=Count("id")).values_list("customer_key", "n"):
+    for key, count in discounted.values("customer_key").annotate(n=Count("id")).order_by().values_list(
+        "customer_key", "n"
+    ):
         cols["discounted_orders"][position[key]] = count
 
-    lines = Line.objects.filter(order__in=orders.values("pk") if order_ids is None else order_ids).annotate(
-        customer_key=customer_key_expression("order__")
-    )
+    if customer:
+        key, order_ids = customer
+        lines = Line.objects.filter(order__in=order_ids).annotate(customer_key=Value(key))
+    else:
+        lines = Line.objects.filter(order__in=orders.values("pk")).annotate(
+            customer_key=customer_key_expression("order__")
+        )
+    # Line's default ordering would otherwise join the GROUP BY.
+    lines = lines.order_by()
     _aggregate_lines(table, position, lines)
     return table
 
@@ -157,11 +170,10 @@ def _aggregate_lines(table, position, lines):
         categorised.filter(category__isnull=False)
         .values("customer_key", "category")
         .annotate(spend=Sum("line_price_incl_tax"))
-        .order_by()  # Line's default ordering would otherwise join the GROUP BY
         .values_list("customer_key", "category", "spend")
     )
     customers, categories, amounts = [], [], []
-    for key, category, amount in spend.iterator(chunk_size=20000):
+    for key, category, amount in spend.iterator(chunk_size=20000) if n > 1 else spend:
         customers.append(position[key])
         categories.append(category)
         amounts.append(amount)
@@ -501,16 +513,20 @@ def update_customer(key, user_id=None, as_of=None):
     as_of = as_of or timezone.now()
     existing = CustomerMetrics.objects.filter(key=key).first()
     user_ids = {uid for uid in (user_id, existing and existing.user_id) if uid}
+    # The customer's orders, found through indexes: their accounts' orders and the guest orders
+    # placed with their e-mail (the index of migration 0002).
     orders = (
-        counted_orders(until=as_of)
+        eligible_orders(until=as_of)
         .annotate(guest_key=guest_email_expression())
-        .filter(Q(user_id__in=user_ids) | Q(guest_key=key), customer_key=key)
+        .filter(Q(user_id__in=user_ids) | Q(user__isnull=True, guest_key=key))
+        .annotate(customer_key=Value(key), revenue=revenue_expression())
     )
-    table = aggregate_customers(orders, order_ids=list(orders.values_list("pk", flat=True)))
-    if not len(table):
+    order_ids = list(orders.values_list("pk", flat=True))
+    if not order_ids:
         if existing:
             existing.delete()
         return None
+    table = aggregate_customers(orders, customer=(key, order_ids))
     derive_columns(table, as_of)
     apply_context(table, run.context, champion_state=run.context.get("champion_state", {}))
     values = _row_values(table, 0, as_of, timezone.now())
