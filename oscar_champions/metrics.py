@@ -7,6 +7,7 @@ thresholds and model of the last full refresh.
 """
 
 import logging
+from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -97,7 +98,8 @@ def aggregate_customers(orders, backtest_cutoff=None, with_lines=True, customer=
     names = list(aggregates)
     rows = orders.values("customer_key").annotate(**aggregates).order_by("customer_key")
     keys, users, revenue, first_at, last_at = [], [], [], [], []
-    values = {name: [] for name in names if name not in ("registered_user", "total")}
+    # Compact C arrays rather than lists of Python numbers keep the refresh's memory small.
+    values = {name: array("d") for name in names if name not in ("registered_user", "total")}
     rows = rows.values_list("customer_key", *names)
     for row in rows if customer else rows.iterator(chunk_size=10000):
         keys.append(row[0])
@@ -116,9 +118,9 @@ def aggregate_customers(orders, backtest_cutoff=None, with_lines=True, customer=
     cols["first_at"] = first_at
     cols["last_at"] = last_at
     cols["revenue"] = np.array(revenue, dtype=float)
-    cols["orders"] = np.array(values.pop("n_orders"), dtype=np.int64)
+    cols["orders"] = np.frombuffer(values.pop("n_orders"), dtype=float).astype(np.int64)
     for name, column in values.items():
-        cols[name] = np.array(column, dtype=float)
+        cols[name] = np.frombuffer(column, dtype=float).copy()
     if "cal_total" in cols:
         cols["cal_total"] = np.nan_to_num(cols["cal_total"])
 
@@ -172,14 +174,14 @@ def _aggregate_lines(table, position, lines):
         .annotate(spend=Sum("line_price_incl_tax"))
         .values_list("customer_key", "category", "spend")
     )
-    customers, categories, amounts = [], [], []
+    customers, categories, amounts = array("q"), array("q"), array("d")
     for key, category, amount in spend.iterator(chunk_size=20000) if n > 1 else spend:
         customers.append(position[key])
         categories.append(category)
         amounts.append(amount)
     if customers:
-        customers, categories = np.array(customers), np.array(categories)
-        order = np.lexsort((categories, -np.array(amounts, dtype=float), customers))
+        customers, categories = np.frombuffer(customers, dtype=np.int64), np.frombuffer(categories, dtype=np.int64)
+        order = np.lexsort((categories, -np.frombuffer(amounts), customers))
         first = order[np.r_[True, customers[order][1:] != customers[order][:-1]]]
         cols["distinct_categories"] = np.bincount(customers, minlength=n)
         for i, category in zip(customers[first].tolist(), categories[first].tolist()):
