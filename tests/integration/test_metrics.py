@@ -110,6 +110,25 @@ def test_lines_give_items_products_categories_and_favourite_category():
     assert row.discount_share == pytest.approx(0.5)
 
 
+def test_lines_of_an_account_and_its_guest_checkouts_are_counted_once():
+    coffee, tea = CategoryFactory(name="Coffee"), CategoryFactory(name="Tea")
+    espresso = ProductFactory(categories__category=coffee)
+    green = ProductFactory(categories__category=tea)
+    ana = CustomerFactory(email="ana@example.com")
+    place_order(user=ana, total="40.00", placed=days_ago(30), lines=[(espresso, 1, "40.00")])
+    place_order(guest_email="ANA@example.com ", total="90.00", placed=days_ago(20),
+                lines=[(espresso, 1, "40.00"), (green, 2, "50.00")])
+    place_order(guest_email="ana@example.com", total="40.00", placed=days_ago(10), lines=[(espresso, 1, "40.00")])
+
+    refresh_metrics(as_of=AS_OF)
+
+    row = metrics("ana@example.com")
+    assert (row.orders, row.items, row.distinct_products, row.distinct_categories) == (3, 5, 2, 2)
+    assert row.favourite_category == coffee  # 120.00 on coffee over three orders against 50.00 on tea
+    incremental = update_customer("ana@example.com", user_id=ana.pk, as_of=AS_OF)
+    assert (incremental.items, incremental.distinct_products, incremental.favourite_category) == (5, 2, coffee)
+
+
 def test_a_failed_refresh_keeps_the_previous_metrics(monkeypatch):
     ana = CustomerFactory(email="ana@example.com")
     place_order(user=ana, total="100.00", placed=days_ago(30))
