@@ -9,7 +9,7 @@ are left out (the refresh reports how many).
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Case, CharField, F, Value, When
+from django.db.models import Case, CharField, F, Q, Value, When
 from django.db.models.functions import Cast, Coalesce, Concat, Lower, NullIf, Trim
 from django.utils.translation import gettext_lazy as _
 from oscar.core.loading import get_model
@@ -17,6 +17,7 @@ from oscar.core.loading import get_model
 from oscar_champions.conf import champions_settings
 
 Order = get_model("order", "Order")
+Line = get_model("order", "Line")
 
 USER_KEY_PREFIX = "#user-"
 
@@ -95,15 +96,28 @@ def counted_orders(until=None, since=None):
     return orders.filter(customer_key__isnull=False).annotate(revenue=revenue_expression())
 
 
+def counted_lines(until=None, since=None):
+    """The lines of the orders that count, with their order's ``customer_key`` annotated."""
+    lines = Line.objects.filter(eligible_order_filter("order__", until=until, since=since)).annotate(
+        customer_key=customer_key_expression("order__")
+    )
+    return lines.filter(customer_key__isnull=False)
+
+
 def eligible_orders(until=None, since=None):
     """Orders that pass the status, currency, site and date rules, whoever placed them."""
-    orders = Order.objects.exclude(status__in=champions_settings.EXCLUDED_STATUSES).filter(
-        currency=analysed_currency()
+    return Order.objects.filter(eligible_order_filter(until=until, since=since))
+
+
+def eligible_order_filter(prefix="", until=None, since=None):
+    """The rules of ``eligible_orders`` as a ``Q``; ``prefix`` reaches the order, e.g. ``"order__"``."""
+    rules = ~Q(**{f"{prefix}status__in": champions_settings.EXCLUDED_STATUSES}) & Q(
+        **{f"{prefix}currency": analysed_currency()}
     )
     if champions_settings.SITES is not None:
-        orders = orders.filter(site_id__in=champions_settings.SITES)
+        rules &= Q(**{f"{prefix}site_id__in": champions_settings.SITES})
     if until is not None:
-        orders = orders.filter(date_placed__lte=until)
+        rules &= Q(**{f"{prefix}date_placed__lte": until})
     if since is not None:
-        orders = orders.filter(date_placed__gte=since)
-    return orders
+        rules &= Q(**{f"{prefix}date_placed__gte": since})
+    return rules

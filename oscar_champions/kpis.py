@@ -62,7 +62,7 @@ def base_figures(moment):
         return run.context["summary"]
     from oscar_champions.metrics import aggregate_customers
 
-    return summarise(aggregate_customers(counted_orders(until=moment), with_lines=False))
+    return summarise(aggregate_customers(counted_orders(until=moment)))
 
 
 def period_figures(start, end):

@@ -23,8 +23,8 @@ from oscar_champions import predictions, rfm
 from oscar_champions.conf import champions_settings
 from oscar_champions.customers import (
     analysed_currency,
+    counted_lines,
     counted_orders,
-    customer_key_expression,
     eligible_orders,
     guest_email_expression,
     revenue_expression,
@@ -67,17 +67,15 @@ def _money(value):
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def aggregate_customers(orders, backtest_cutoff=None, with_lines=True, customer=None):
-    """Aggregate ``orders`` (a ``counted_orders()`` queryset) per customer.
+def aggregate_customers(orders, lines=None, backtest_cutoff=None, one_customer=False):
+    """Aggregate ``orders`` (like ``counted_orders()``) and their ``lines`` (like ``counted_lines()``)
+    per customer.
 
     Four grouped queries, whatever the number of customers: orders, discounted orders, lines and
-    categories (only the first without ``with_lines``). With ``backtest_cutoff`` the order query
-    also splits each customer's history into a calibration part (up to the cutoff) and a holdout
-    part (after it).
-
-    ``customer``, a pair ``(key, order ids)`` when ``orders`` are one customer's, makes the line
-    queries look the lines up by order id under that key, instead of joining every line to the
-    orders and computing its key: what keeps an incremental update cheap.
+    categories (only the first without ``lines``). With ``backtest_cutoff`` the order query also
+    splits each customer's history into a calibration part (up to the cutoff) and a holdout part
+    (after it). ``one_customer`` says the orders are one customer's: their rows are fetched at once
+    rather than through a server-side cursor.
     """
     aggregates = {
         "registered_user": Max("user_id"),
@@ -101,7 +99,7 @@ def aggregate_customers(orders, backtest_cutoff=None, with_lines=True, customer=
     # Compact C arrays rather than lists of Python numbers keep the refresh's memory small.
     values = {name: array("d") for name in names if name not in ("registered_user", "total")}
     rows = rows.values_list("customer_key", *names)
-    for row in rows if customer else rows.iterator(chunk_size=10000):
+    for row in rows if one_customer else rows.iterator(chunk_size=10000):
         keys.append(row[0])
         record = dict(zip(names, row[1:]))
         users.append(record.pop("registered_user"))
@@ -124,7 +122,7 @@ def aggregate_customers(orders, backtest_cutoff=None, with_lines=True, customer=
     if "cal_total" in cols:
         cols["cal_total"] = np.nan_to_num(cols["cal_total"])
 
-    if not with_lines:
+    if lines is None:
         return table
     position = table.index()
     n = len(table)
@@ -135,13 +133,6 @@ def aggregate_customers(orders, backtest_cutoff=None, with_lines=True, customer=
     ):
         cols["discounted_orders"][position[key]] = count
 
-    if customer:
-        key, order_ids = customer
-        lines = Line.objects.filter(order__in=order_ids).annotate(customer_key=Value(key))
-    else:
-        lines = Line.objects.filter(order__in=orders.values("pk")).annotate(
-            customer_key=customer_key_expression("order__")
-        )
     # Line's default ordering would otherwise join the GROUP BY.
     lines = lines.order_by()
     _aggregate_lines(table, position, lines)
@@ -175,7 +166,7 @@ def _aggregate_lines(table, position, lines):
         .values_list("customer_key", "category", "spend")
     )
     customers, categories, amounts = array("q"), array("q"), array("d")
-    for key, category, amount in spend.iterator(chunk_size=20000) if n > 1 else spend:
+    for key, category, amount in spend if n == 1 else spend.iterator(chunk_size=20000):
         customers.append(position[key])
         categories.append(category)
         amounts.append(amount)
@@ -382,7 +373,7 @@ def refresh_metrics(as_of=None, progress=None):
         backtest_days = champions_settings.BACKTEST_DAYS
         cutoff = as_of - timedelta(days=backtest_days) if backtest_days else None
         report("Aggregating orders and lines per customer")
-        table = aggregate_customers(counted_orders(until=as_of), backtest_cutoff=cutoff)
+        table = aggregate_customers(counted_orders(until=as_of), counted_lines(until=as_of), backtest_cutoff=cutoff)
         report(f"Scoring {len(table)} customers and fitting the model")
         derive_columns(table, as_of)
         context = fit_context(table)
@@ -528,7 +519,8 @@ def update_customer(key, user_id=None, as_of=None):
         if existing:
             existing.delete()
         return None
-    table = aggregate_customers(orders, customer=(key, order_ids))
+    lines = Line.objects.filter(order__in=order_ids).annotate(customer_key=Value(key))
+    table = aggregate_customers(orders, lines, one_customer=True)
     derive_columns(table, as_of)
     apply_context(table, run.context, champion_state=run.context.get("champion_state", {}))
     values = _row_values(table, 0, as_of, timezone.now())
