@@ -35,6 +35,7 @@ from oscar_champions.segments import champion_rule, lifecycle_stages
 
 logger = logging.getLogger(__name__)
 
+Order = get_model("order", "Order")
 Line = get_model("order", "Line")
 OrderDiscount = get_model("order", "OrderDiscount")
 
@@ -477,8 +478,7 @@ def _record_run(run, table, context, as_of):
     run.orders_counted = int(table.columns["orders"].sum())
     run.orders_without_customer = eligible.count() - run.orders_counted
     run.orders_in_other_currencies = (
-        get_model("order", "Order").objects.filter(date_placed__lte=as_of).exclude(currency=context["currency"])
-        .count()
+        Order.objects.filter(date_placed__lte=as_of).exclude(currency=context["currency"]).count()
     )
     run.model_fitted = context["model"] is not None
     run.model_message = context["model_message"]
