@@ -53,17 +53,24 @@ def guest_email_expression(prefix=""):
     return Lower(Trim(f"{prefix}guest_email"))
 
 
+def user_key_expression(email="email", user_id="id"):
+    """SQL for a registered user's customer key, from the user's ``email`` and ``user_id`` fields
+    (by default those of a ``User`` queryset)."""
+    return Coalesce(
+        NullIf(Lower(Trim(email)), Value("")), Concat(Value(USER_KEY_PREFIX), Cast(user_id, CharField()))
+    )
+
+
 def customer_key_expression(prefix=""):
     """SQL for an order's customer key (see the module's docstring); ``prefix`` reaches the order
     from another model, e.g. ``"order__"`` from a line."""
-    user_email = NullIf(Lower(Trim(f"{prefix}user__email")), Value(""))
-    registered_without_email = Case(
+    registered = Case(
         When(
             **{f"{prefix}user__isnull": False},
-            then=Concat(Value(USER_KEY_PREFIX), Cast(f"{prefix}user_id", CharField())),
+            then=user_key_expression(f"{prefix}user__email", f"{prefix}user_id"),
         ),
     )
-    return Coalesce(user_email, registered_without_email, NullIf(guest_email_expression(prefix), Value("")))
+    return Coalesce(registered, NullIf(guest_email_expression(prefix), Value("")))
 
 
 def revenue_expression(prefix=""):

@@ -1,0 +1,115 @@
+"""PostgreSQL's fast path gives exactly the figures of the ORM path every database has."""
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.utils import timezone
+from oscar.core.loading import get_model
+
+from oscar_champions.customers import counted_lines, counted_orders
+from oscar_champions.metrics import (
+    aggregate_all_customers,
+    aggregate_customers,
+    refresh_metrics,
+    update_customer,
+)
+from oscar_champions.models import CustomerMetrics
+from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, place_order
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the fast path is PostgreSQL's"),
+]
+
+ProductClass = get_model("catalogue", "ProductClass")
+ProductCategory = get_model("catalogue", "ProductCategory")
+
+TODAY = date(2026, 11, 22)
+AS_OF = timezone.make_aware(datetime(2026, 11, 22, 23, 59))
+CUTOFF = AS_OF - timedelta(days=90)
+
+
+def days_ago(days):
+    return TODAY - timedelta(days=days)
+
+
+@pytest.fixture
+def store():
+    """Every kind of customer and line the rules tell apart."""
+    coffee, tea, cups = CategoryFactory(name="Coffee"), CategoryFactory(name="Tea"), CategoryFactory(name="Cups")
+    espresso = ProductFactory(categories__category=coffee)
+    green = ProductFactory(categories__category=tea)
+    # In two categories: its spend counts in both.
+    mug = ProductFactory(categories__category=cups)
+    ProductCategory.objects.create(product=mug, category=tea)
+    uncategorised = ProductFactory(categories=[])
+    parent = ProductFactory(structure="parent", categories__category=tea)
+    child = ProductFactory(structure="child", parent=parent, categories=[])  # its parent's categories
+
+    ana = CustomerFactory(email="ana@example.com")
+    place_order(user=ana, total="90.00", placed=days_ago(200), lines=[(espresso, 2, "40.00"), (green, 1, "50.00")])
+    place_order(guest_email=" ANA@example.com", total="60.00", placed=days_ago(30), lines=[(child, 3, "60.00")],
+                discount="5.00")
+    place_order(user=ana, total="10.00", placed=days_ago(10), status="Cancelled", lines=[(mug, 1, "10.00")])
+    # Two accounts with one e-mail are one customer.
+    twin = CustomerFactory(email="Twin@example.com ")
+    twin_again = CustomerFactory(email="twin@example.com")
+    place_order(user=twin, total="20.00", placed=days_ago(100), lines=[(mug, 2, "20.00")])
+    place_order(user=twin_again, total="20.00", placed=days_ago(5), lines=[(espresso, 1, "20.00")])
+    # A registered customer without an e-mail, and a guest without an account.
+    nameless = CustomerFactory(email="")
+    place_order(user=nameless, total="15.00", placed=days_ago(60), lines=[(uncategorised, 1, "15.00")])
+    place_order(guest_email="bia@example.com", total="70.00", placed=days_ago(400), lines=[(green, 1, "35.00"),
+                (espresso, 1, "35.00")])
+    place_order(guest_email="Bia@Example.com", total="30.00", placed=days_ago(2))
+    # A guest whose e-mail matches an account that never ordered as itself.
+    CustomerFactory(email="caio@example.com")
+    place_order(guest_email="caio@example.com", total="45.00", placed=days_ago(20), lines=[(mug, 1, "45.00")])
+    # Left out: nobody to attribute it to, another currency, after the date.
+    place_order(total="40.00", placed=days_ago(3))
+    place_order(user=ana, total="999.00", placed=days_ago(3), currency="USD")
+    place_order(user=ana, total="999.00", placed=TODAY + timedelta(days=2))
+
+
+def assert_same_tables(fast, reference):
+    assert fast.keys == reference.keys
+    assert set(fast.columns) == set(reference.columns)
+    for name, column in reference.columns.items():
+        if isinstance(column, np.ndarray):
+            np.testing.assert_array_equal(fast.columns[name], column, err_msg=name)
+        else:
+            assert fast.columns[name] == column, name
+
+
+def test_the_fast_path_equals_the_orm_path(store):
+    fast = aggregate_all_customers(AS_OF, CUTOFF)
+    reference = aggregate_customers(counted_orders(until=AS_OF), counted_lines(until=AS_OF), backtest_cutoff=CUTOFF)
+
+    assert_same_tables(fast, reference)
+    assert fast.keys == ["#user-%d" % CustomerMetrics._meta.get_field("user").related_model.objects.get(
+        email="").pk, "ana@example.com", "bia@example.com", "caio@example.com", "twin@example.com"]
+    ana = fast.index()["ana@example.com"]
+    assert (fast.columns["orders"][ana], fast.columns["items"][ana], fast.columns["discounted_orders"][ana]) == (
+        2, 6, 1)
+    assert fast.columns["user_id"][fast.index()["caio@example.com"]] is None
+
+
+def test_an_empty_shop_gives_an_empty_table():
+    assert len(aggregate_all_customers(AS_OF, CUTOFF)) == 0
+
+
+@pytest.mark.parametrize("key", ["ana@example.com", "bia@example.com", "caio@example.com"])
+def test_one_customer_in_one_query_equals_the_full_refresh(store, key, django_assert_max_num_queries):
+    refresh_metrics(as_of=AS_OF)
+    full = CustomerMetrics.objects.get(key=key)
+    CustomerMetrics.objects.filter(key=key).update(orders=0, items=0, favourite_category=None)
+
+    # The last run, the row, the customer's figures, the save.
+    with django_assert_max_num_queries(4):
+        incremental = update_customer(key, user_id=full.user_id, as_of=AS_OF)
+
+    for field in CustomerMetrics._meta.concrete_fields:
+        if field.name not in ("id", "computed_at"):
+            assert getattr(incremental, field.attname) == getattr(full, field.attname), field.name
