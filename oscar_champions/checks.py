@@ -1,5 +1,6 @@
 """System checks: a misconfigured setting is reported when the project starts, not in a refresh."""
 
+from django.apps import apps
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -37,3 +38,13 @@ def check_settings(app_configs, **kwargs):
             id="oscar_champions.E005",
         ))
     return errors
+
+
+@register()
+def check_dashboard_apps(app_configs, **kwargs):
+    """The dashboard's segment builder renders django-filter's widgets, whose templates live in its app."""
+    if apps.is_installed("oscar_champions.dashboard") and not apps.is_installed("django_filters"):
+        return [Error(
+            "oscar_champions.dashboard needs 'django_filters' in INSTALLED_APPS.", id="oscar_champions.E006"
+        )]
+    return []

@@ -10,16 +10,19 @@ Two kinds of figure:
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import numpy as np
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from oscar_champions.customers import counted_orders
-from oscar_champions.models import CustomerMetrics, RefreshRun
-from oscar_champions.segments import LifecycleStage
+from oscar_champions.models import CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
+from oscar_champions.rfm import RFM_GROUP_ACTIONS, SCORES, RFMGroup, fm_score, segment_grid
+from oscar_champions.segments import STAGE_ACTIONS, STAGE_DEFINITIONS, LifecycleStage
 
 #: How close a refresh's date must be to a period's end for its stored figures to be used.
 SUMMARY_TOLERANCE = timedelta(hours=24)
@@ -49,20 +52,75 @@ def summarise(table):
 
 
 def base_figures(moment):
-    """The base figures as of ``moment``: stored by a refresh of that date, or computed."""
-    run = (
-        RefreshRun.objects.filter(
-            status=RefreshRun.Status.SUCCEEDED,
-            as_of__range=(moment - SUMMARY_TOLERANCE, moment + SUMMARY_TOLERANCE),
-        )
-        .order_by("-started_at")
-        .first()
-    )
+    """The base figures as of ``moment``: stored by a refresh of that date or before it, or computed."""
+    window = (moment - SUMMARY_TOLERANCE, moment + SUMMARY_TOLERANCE)
+    runs = RefreshRun.objects.filter(status=RefreshRun.Status.SUCCEEDED).order_by("-started_at")
+    run = runs.filter(as_of__range=window).first()
     if run and "summary" in run.context:
         return run.context["summary"]
-    from oscar_champions.metrics import aggregate_customers  # metrics imports this module
+    for run in runs[:PAST_FIGURES_RUNS]:
+        for stored_moment, figures in run.context.get("past_figures", {}).items():
+            if window[0] <= parse_datetime(stored_moment) <= window[1]:
+                return figures
+    return past_base_figures([moment])[0]
 
-    return summarise(aggregate_customers(counted_orders(until=moment)))
+
+#: How many recent refreshes are searched for base figures they stored for past dates.
+PAST_FIGURES_RUNS = 5
+
+#: The periods (in days) whose start a refresh stores the base figures of: the overview's presets.
+PRESET_PERIODS = (30, 90, 365)
+
+
+def past_base_figures(moments):
+    """The base figures as of each of ``moments``, from one grouped pass over the orders.
+
+    The model's predictions of a past date are not known, so ``average_predicted_value`` is ``None``.
+    """
+    per_customer = {}
+    for i, moment in enumerate(moments):
+        before = Q(date_placed__lte=moment)
+        per_customer |= {
+            f"orders_{i}": Count("id", filter=before),
+            f"revenue_{i}": Sum("revenue", filter=before),
+            f"span_{i}": Max("date_placed", filter=before) - Min("date_placed", filter=before),
+        }
+    grouped = counted_orders(until=max(moments)).order_by().values("customer_key").annotate(**per_customer)
+    totals = {}
+    for i in range(len(moments)):
+        repeat = Q(**{f"orders_{i}__gte": 2})
+        totals |= {
+            f"customers_{i}": Count("customer_key", filter=Q(**{f"orders_{i}__gt": 0})),
+            f"repeat_{i}": Count("customer_key", filter=repeat),
+            f"gaps_{i}": Sum(F(f"orders_{i}") - 1, filter=repeat),
+            f"total_span_{i}": Sum(f"span_{i}", filter=repeat),
+            f"total_revenue_{i}": Sum(f"revenue_{i}"),
+        }
+    found = grouped.aggregate(**totals)
+    figures = []
+    for i in range(len(moments)):
+        customers, repeat, gaps = found[f"customers_{i}"], found[f"repeat_{i}"], found[f"gaps_{i}"]
+        span = found[f"total_span_{i}"]
+        figures.append({
+            "customers": customers,
+            "repeat_customers": repeat,
+            "repeat_rate": repeat / customers if customers else None,
+            "average_days_between_orders": span.total_seconds() / 86400 / gaps if gaps else None,
+            "average_value": float(found[f"total_revenue_{i}"] / customers) if customers else None,
+            "average_predicted_value": None,
+        })
+    return figures
+
+
+def store_past_figures(run):
+    """Store in a refresh the base figures as of the start of each preset period, for the overview."""
+    today = timezone.localdate(run.as_of)
+    moments = [
+        timezone.make_aware(datetime.combine(today - timedelta(days=days - 1), time.min)) for days in PRESET_PERIODS
+    ]
+    figures = past_base_figures(moments)
+    run.context["past_figures"] = {moment.isoformat(): values for moment, values in zip(moments, figures)}
+    run.save(update_fields=["context"])
 
 
 def period_figures(start, end):
@@ -108,12 +166,97 @@ def customer_kpis(start, end):
     return {name: KPI(name, current[name], previous.get(name)) for name in current}
 
 
-def segment_counts():
-    """Customers and revenue per lifecycle stage, from the current metrics."""
-    rows = CustomerMetrics.objects.values("lifecycle_stage").annotate(customers=Count("id"), revenue=Sum("revenue"))
-    found = {row["lifecycle_stage"]: row for row in rows}
+#: For each dimension: the metrics column, the segments in display order, their definitions and actions.
+DIMENSIONS = {
+    SegmentSnapshot.Dimension.LIFECYCLE: ("lifecycle_stage", LifecycleStage, STAGE_DEFINITIONS, STAGE_ACTIONS),
+    SegmentSnapshot.Dimension.RFM: ("rfm_group", RFMGroup, {}, RFM_GROUP_ACTIONS),
+}
+
+
+def segment_distribution(dimension):
+    """Every segment of a dimension with its customers and revenue, their shares, and what to do.
+
+    One grouped query over the current metrics; segments without customers are listed too.
+    """
+    column, segments, definitions, actions = DIMENSIONS[dimension]
+    rows = CustomerMetrics.objects.order_by().values(column).annotate(customers=Count("id"), revenue=Sum("revenue"))
+    found = {row[column]: row for row in rows}
+    total_customers = sum(row["customers"] for row in found.values())
+    total_revenue = sum((row["revenue"] or Decimal(0) for row in found.values()), Decimal(0))
+    distribution = []
+    for segment in segments:
+        customers = found.get(segment, {}).get("customers", 0)
+        revenue = found.get(segment, {}).get("revenue") or Decimal(0)
+        distribution.append({
+            "segment": segment,
+            "customers": customers,
+            "revenue": revenue,
+            "customer_share": customers / total_customers if total_customers else 0.0,
+            "revenue_share": float(revenue / total_revenue) if total_revenue else 0.0,
+            "definition": definitions.get(segment, ""),
+            "action": actions[segment],
+        })
+    return distribution
+
+
+def rfm_heat_map():
+    """The R x FM grid, most recent customers first: each cell's RFM group, customers and share.
+
+    Returns five rows (R = 5 down to 1) of five cells (FM = 1 to 5).
+    """
+    counts = np.zeros((SCORES, SCORES), dtype=np.int64)
+    scored = (
+        CustomerMetrics.objects.order_by()
+        .filter(recency_score__isnull=False)
+        .values_list("recency_score", "frequency_score", "monetary_score")
+        .annotate(customers=Count("id"))
+    )
+    for recency, frequency, monetary, customers in scored:  # at most 125 score combinations
+        counts[recency - 1, fm_score(frequency, monetary) - 1] += customers
+    total = counts.sum()
+    grid = segment_grid()
+    labels = dict(RFMGroup.choices)
     return [
-        {"stage": stage, "customers": found.get(stage, {}).get("customers", 0),
-         "revenue": found.get(stage, {}).get("revenue") or Decimal(0)}
-        for stage in LifecycleStage
+        {
+            "recency": r + 1,
+            "cells": [
+                {
+                    "fm": fm + 1,
+                    "group": grid[r, fm],
+                    "label": labels[grid[r, fm]],
+                    "customers": int(counts[r, fm]),
+                    "share": float(counts[r, fm] / total) if total else 0.0,
+                    "intensity": float(counts[r, fm] / counts.max()) if total else 0.0,
+                }
+                for fm in range(SCORES)
+            ],
+        }
+        for r in reversed(range(SCORES))
+    ]
+
+
+def segment_movements(run, dimension=SegmentSnapshot.Dimension.LIFECYCLE, limit=8):
+    """The largest moves between segments in a full refresh, e.g. 120 customers from Loyal to At risk.
+
+    Customers who stayed in their segment, and customers seen for the first time, are left out.
+    """
+    if run is None:
+        return []
+    _column, segments, _definitions, _actions = DIMENSIONS[dimension]
+    labels = dict(segments.choices)
+    moves = (
+        SegmentMovement.objects.filter(run=run, dimension=dimension)
+        .exclude(from_segment="")
+        .exclude(from_segment=F("to_segment"))
+        .order_by("-customers", "from_segment", "to_segment")[:limit]
+    )
+    return [
+        {
+            "customers": move.customers,
+            "from_segment": move.from_segment,
+            "to_segment": move.to_segment,
+            "from_label": labels.get(move.from_segment, move.from_segment),
+            "to_label": labels.get(move.to_segment, move.to_segment),
+        }
+        for move in moves
     ]

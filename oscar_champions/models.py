@@ -1,4 +1,5 @@
-"""What the engine stores: one row of metrics per customer, and a record of every full refresh."""
+"""What the engine stores: one row of metrics per customer, a record of every full refresh, saved segments;
+what the storefront reads: product affinities and bestseller lists, and offers targeted at segments."""
 
 from django.conf import settings
 from django.db import models
@@ -80,6 +81,9 @@ class CustomerMetrics(models.Model):
         verbose_name = _("customer metrics")
         verbose_name_plural = _("customer metrics")
         ordering = ["-revenue", "key"]
+        permissions = [("access_dashboard", _("Can use the customer dashboard, reports and exports"))]
+        # The members tables open sorted by revenue: an index lets a page of them skip sorting every customer.
+        indexes = [models.Index(fields=["revenue", "key"], name="champions_metrics_revenue")]
 
     def __str__(self):
         return self.email or self.key
@@ -182,3 +186,138 @@ class SegmentMovement(models.Model):
     class Meta:
         verbose_name = _("segment movement")
         verbose_name_plural = _("segment movements")
+
+
+class SavedSegment(models.Model):
+    """A named filter over the customer metrics, built and saved by staff in the segment builder.
+
+    ``filters`` holds the builder's query parameters as submitted; they are validated again by the
+    segment FilterSet whenever the segment is loaded, so a segment whose category was deleted
+    reports it instead of failing.
+    """
+
+    name = models.CharField(_("Name"), max_length=128)
+    description = models.TextField(_("Description"), blank=True)
+    filters = models.JSONField(_("Filters"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("Created by"),
+    )
+    created_at = models.DateTimeField(_("Created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("Updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("saved segment")
+        verbose_name_plural = _("saved segments")
+        ordering = ["name", "pk"]
+
+    def __str__(self):
+        return self.name
+
+
+class ProductAffinity(models.Model):
+    """How strongly customers who buy ``product`` also buy ``related``, as of the last refresh.
+
+    ``score`` is the cosine similarity of the two products' sets of buyers: the customers who bought
+    both, divided by the geometric mean of each product's buyers, so bestsellers do not crowd every
+    list. Only each product's best ``AFFINITIES_PER_PRODUCT`` related products are kept.
+    """
+
+    product = models.ForeignKey(
+        "catalogue.Product", on_delete=models.CASCADE, related_name="+", verbose_name=_("Product")
+    )
+    related = models.ForeignKey(
+        "catalogue.Product", on_delete=models.CASCADE, related_name="+", verbose_name=_("Related product")
+    )
+    score = models.FloatField(_("Affinity"))
+    customers = models.PositiveIntegerField(_("Customers who bought both"))
+    rank = models.PositiveSmallIntegerField(_("Rank"))
+
+    class Meta:
+        verbose_name = _("product affinity")
+        verbose_name_plural = _("product affinities")
+        ordering = ["product", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "related"], name="champions_unique_affinity"),
+        ]
+        indexes = [models.Index(fields=["product", "rank"], name="champions_affinity_rank")]
+
+
+class ProductRanking(models.Model):
+    """The refresh's bestseller lists: the whole shop, the champions, and each category."""
+
+    class Kind(models.TextChoices):
+        BESTSELLERS = "bestsellers", _("Bestsellers")
+        CHAMPIONS = "champions", _("Champions' favourites")
+        CATEGORY = "category", _("Bestsellers of a category")
+
+    kind = models.CharField(_("List"), max_length=16, choices=Kind.choices)
+    category = models.ForeignKey(
+        "catalogue.Category",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("Category"),
+    )
+    product = models.ForeignKey(
+        "catalogue.Product", on_delete=models.CASCADE, related_name="+", verbose_name=_("Product")
+    )
+    customers = models.PositiveIntegerField(_("Customers"))
+    rank = models.PositiveIntegerField(_("Rank"))
+
+    class Meta:
+        verbose_name = _("product ranking")
+        verbose_name_plural = _("product rankings")
+        ordering = ["kind", "category", "rank"]
+        indexes = [models.Index(fields=["kind", "category", "rank"], name="champions_ranking_list")]
+
+
+class SegmentOffer(models.Model):
+    """Makes an Oscar "User" offer apply to the members of a lifecycle stage or of a saved segment.
+
+    Exactly one of ``lifecycle_stage`` and ``segment`` is set. The offer's condition, benefit, dates
+    and limits stay Oscar's; ``oscar_champions.offers.SegmentOffersMixin`` hands the offer to the
+    members' baskets.
+    """
+
+    offer = models.OneToOneField(
+        "offer.ConditionalOffer",
+        on_delete=models.CASCADE,
+        related_name="champions_target",
+        verbose_name=_("Offer"),
+    )
+    lifecycle_stage = models.CharField(
+        _("Lifecycle stage"), max_length=32, choices=LifecycleStage.choices, blank=True
+    )
+    segment = models.ForeignKey(
+        SavedSegment,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="offers",
+        verbose_name=_("Saved segment"),
+    )
+
+    class Meta:
+        verbose_name = _("segment offer")
+        verbose_name_plural = _("segment offers")
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(segment__isnull=True) & ~models.Q(lifecycle_stage=""))
+                | (models.Q(segment__isnull=False) & models.Q(lifecycle_stage="")),
+                name="champions_offer_one_target",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.offer} → {self.target_name}"
+
+    @property
+    def target_name(self):
+        """The stage's or the saved segment's name, for staff."""
+        return self.segment.name if self.segment_id else self.get_lifecycle_stage_display()

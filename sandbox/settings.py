@@ -10,6 +10,8 @@ import dj_database_url
 from django.utils.translation import gettext_lazy as _
 from oscar.defaults import *  # noqa: F401,F403 - Oscar's settings are the base of every Oscar project
 
+from oscar_champions.dashboard.navigation import with_champions_navigation
+
 BASE_DIR = Path(__file__).resolve().parent
 
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
@@ -43,14 +45,16 @@ INSTALLED_APPS = [
     "oscar.apps.partner.apps.PartnerConfig",
     "oscar.apps.basket.apps.BasketConfig",
     "oscar.apps.payment.apps.PaymentConfig",
-    "oscar.apps.offer.apps.OfferConfig",
+    # Forked for one line: its Applicator applies oscar-champions' segment offers (see sandbox/offer).
+    "sandbox.offer.apps.OfferConfig",
     "oscar.apps.order.apps.OrderConfig",
     "oscar.apps.customer.apps.CustomerConfig",
     "oscar.apps.search.apps.SearchConfig",
     "oscar.apps.voucher.apps.VoucherConfig",
     "oscar.apps.wishlists.apps.WishlistsConfig",
     "oscar.apps.dashboard.apps.DashboardConfig",
-    "oscar.apps.dashboard.reports.apps.ReportsDashboardConfig",
+    # Oscar's reports dashboard, with the best-customers report among its reports (see the README).
+    "oscar_champions.dashboard.oscar_reports.ReportsDashboardConfig",
     "oscar.apps.dashboard.users.apps.UsersDashboardConfig",
     "oscar.apps.dashboard.orders.apps.OrdersDashboardConfig",
     "oscar.apps.dashboard.catalogue.apps.CatalogueDashboardConfig",
@@ -66,16 +70,21 @@ INSTALLED_APPS = [
     "haystack",
     "treebeard",
     "django_tables2",
+    "django_filters",
     "sorl.thumbnail",
     "django_tasks",
     "django_tasks_db",
     # oscar-champions, installed as the README tells a shop to.
     "oscar_champions.apps.ChampionsConfig",
+    "oscar_champions.dashboard.apps.ChampionsDashboardConfig",
     # The sandbox's own demo-data command.
     "sandbox.demo",
 ]
 
 SITE_ID = 1
+
+# The forked offer app keeps Oscar's models unchanged, so it keeps Oscar's migrations too.
+MIGRATION_MODULES = {"offer": "oscar.apps.offer.migrations"}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -154,3 +163,4 @@ OSCAR_ORDER_STATUS_PIPELINE = {
     "Cancelled": (),
 }
 OSCAR_LINE_STATUS_PIPELINE = OSCAR_ORDER_STATUS_PIPELINE
+OSCAR_DASHBOARD_NAVIGATION = with_champions_navigation(OSCAR_DASHBOARD_NAVIGATION)  # noqa: F405 - from oscar.defaults

@@ -9,7 +9,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
-urlpatterns += i18n_patterns(path("", include(apps.get_app_config("oscar").urls[0])))
+urlpatterns += i18n_patterns(
+    path("dashboard/champions/", apps.get_app_config("oscar_champions_dashboard").urls),
+    path("", include(apps.get_app_config("oscar").urls[0])),
+)
 
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -13,3 +13,9 @@ def _search_index(tmp_path_factory):
     from haystack import connections
 
     connections.connections_info["default"]["PATH"] = str(tmp_path_factory.mktemp("whoosh_index"))
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Hashing passwords properly is slow by design; tests only need it to work."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -33,8 +33,7 @@ def build(*extra):
 
 
 @pytest.fixture
-def demo_store(db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
+def demo_store(db):
     build()
 
 

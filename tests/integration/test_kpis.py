@@ -4,9 +4,9 @@ from decimal import Decimal as D
 import pytest
 from django.utils import timezone
 
-from oscar_champions.kpis import KPI, customer_kpis, segment_counts
+from oscar_champions.kpis import KPI, customer_kpis, rfm_heat_map, segment_distribution, segment_movements
 from oscar_champions.metrics import refresh_metrics
-from oscar_champions.models import RefreshRun
+from oscar_champions.models import CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
 from tests.factories import CustomerFactory, place_order
 
 pytestmark = pytest.mark.django_db
@@ -56,8 +56,70 @@ def test_change_is_none_without_a_previous_figure():
     assert KPI("x", 6, 3).change == pytest.approx(1)
 
 
-def test_segment_counts_list_every_stage(shop):
+def test_segment_distribution_lists_every_stage_with_its_shares(shop):
     refresh_metrics(as_of=END)
-    counts = {row["stage"]: row for row in segment_counts()}
-    assert set(counts) == {"champions", "loyal", "new", "at_risk", "lost"}
-    assert sum(row["customers"] for row in counts.values()) == 3
+    rows = {row["segment"]: row for row in segment_distribution(SegmentSnapshot.Dimension.LIFECYCLE)}
+    assert set(rows) == {"champions", "loyal", "new", "at_risk", "lost"}
+    assert sum(row["customers"] for row in rows.values()) == 3
+    assert sum(row["customer_share"] for row in rows.values()) == pytest.approx(1)
+    assert sum(row["revenue_share"] for row in rows.values()) == pytest.approx(1)
+    assert all(row["action"] for row in rows.values())
+
+
+def test_rfm_distribution_lists_all_eleven_groups(shop):
+    refresh_metrics(as_of=END)
+    rows = segment_distribution(SegmentSnapshot.Dimension.RFM)
+    assert len(rows) == 11
+    assert sum(row["customers"] for row in rows) == 3
+
+
+def test_heat_map_puts_each_customer_in_the_cell_of_their_scores(shop):
+    refresh_metrics(as_of=END)
+    grid = rfm_heat_map()
+    assert [row["recency"] for row in grid] == [5, 4, 3, 2, 1]
+    assert sum(cell["customers"] for row in grid for cell in row["cells"]) == 3
+    for metrics in CustomerMetrics.objects.all():
+        fm = (metrics.frequency_score + metrics.monetary_score + 1) // 2
+        cell = grid[5 - metrics.recency_score]["cells"][fm - 1]
+        assert cell["customers"] >= 1
+        assert cell["group"] == metrics.rfm_group
+
+
+def test_movements_leave_out_customers_who_stayed_and_newcomers(db):
+    run = RefreshRun.objects.create(as_of=END, status=RefreshRun.Status.SUCCEEDED)
+    lifecycle = SegmentSnapshot.Dimension.LIFECYCLE
+    for source, target, customers in (("loyal", "at_risk", 120), ("loyal", "loyal", 500), ("", "new", 40),
+                                      ("new", "loyal", 30)):
+        SegmentMovement.objects.create(run=run, dimension=lifecycle, from_segment=source, to_segment=target,
+                                       customers=customers)
+    moves = segment_movements(run)
+    assert [(m["from_segment"], m["to_segment"], m["customers"]) for m in moves] == [
+        ("loyal", "at_risk", 120), ("new", "loyal", 30)
+    ]
+    assert str(moves[0]["to_label"]) == "At risk"
+    assert segment_movements(None) == []
+
+
+def test_past_figures_from_one_pass_equal_the_engines_summary(shop):
+    from oscar_champions.customers import counted_orders
+    from oscar_champions.kpis import past_base_figures, summarise
+    from oscar_champions.metrics import aggregate_customers
+
+    moments = [START, END - timedelta(days=60), END]
+    for moment, figures in zip(moments, past_base_figures(moments)):
+        expected = summarise(aggregate_customers(counted_orders(until=moment)))
+        for name in ("customers", "repeat_customers", "repeat_rate", "average_days_between_orders", "average_value"):
+            assert figures[name] == pytest.approx(expected[name]), (moment, name)
+        assert figures["average_predicted_value"] is None
+
+
+def test_a_refresh_stores_the_figures_of_the_preset_periods(shop, django_assert_max_num_queries):
+    from oscar_champions.kpis import base_figures, store_past_figures
+
+    run = refresh_metrics(as_of=END)
+    store_past_figures(run)
+    start = timezone.make_aware(datetime(2026, 10, 24))  # the first day of the last 30 days
+    with django_assert_max_num_queries(2):
+        figures = base_figures(start)
+    assert figures == run.context["past_figures"][start.isoformat()]
+    assert figures["customers"] == 2  # Ana and Bia had ordered by then

@@ -1,6 +1,6 @@
 import pytest
 
-from oscar_champions.checks import check_settings
+from oscar_champions.checks import check_dashboard_apps, check_settings
 
 
 def error_ids():
@@ -24,3 +24,9 @@ def test_the_defaults_pass():
 def test_a_bad_setting_is_reported(settings, name, value, error):
     setattr(settings, f"OSCAR_CHAMPIONS_{name}", value)
     assert error in error_ids()
+
+
+def test_the_dashboard_without_django_filters_is_reported(settings):
+    assert check_dashboard_apps(None) == []
+    settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "django_filters"]
+    assert [error.id for error in check_dashboard_apps(None)] == ["oscar_champions.E006"]

@@ -1,0 +1,266 @@
+"""The segment builder's filters over the customer metrics, and saved segments read back through them.
+
+A segment is a set of conditions on ``CustomerMetrics`` combined with AND. The same FilterSet
+validates what staff type in the builder, counts and lists the members, feeds the CSV export, and
+re-validates a saved segment every time it is loaded.
+"""
+
+from datetime import timedelta
+
+import django_filters as filters
+from django import forms
+from django.db.models import Count, Exists, OuterRef, Q
+from django.http import QueryDict
+from django.urls import reverse_lazy
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+from oscar.core.loading import get_model
+from oscar.forms.widgets import RemoteSelect
+
+from oscar_champions.customers import counted_lines, counted_orders
+from oscar_champions.models import CustomerMetrics
+from oscar_champions.rfm import RFMGroup
+from oscar_champions.segments import LifecycleStage
+
+Category = get_model("catalogue", "Category")
+Product = get_model("catalogue", "Product")
+
+#: Bounds that keep every number a filter accepts inside what the database columns can hold.
+MAX_MONEY = 10**12
+MAX_COUNT = 10**9
+MAX_DAYS = 100 * 366
+
+
+def _money_range(**kwargs):
+    bounds = {"min_value": 0, "max_value": MAX_MONEY, "max_digits": 14, "decimal_places": 2}
+    return filters.RangeFilter(fields=(forms.DecimalField(**bounds), forms.DecimalField(**bounds)), **kwargs)
+
+
+def _integer_range(maximum, **kwargs):
+    bounds = {"min_value": 0, "max_value": maximum}
+    return filters.RangeFilter(fields=(forms.IntegerField(**bounds), forms.IntegerField(**bounds)), **kwargs)
+
+
+def _percent_range(**kwargs):
+    bounds = {"min_value": 0, "max_value": 100, "max_digits": 5, "decimal_places": 2}
+    return filters.RangeFilter(fields=(forms.DecimalField(**bounds), forms.DecimalField(**bounds)), **kwargs)
+
+
+class CategoryChoiceField(filters.fields.ModelChoiceField):
+    """Categories in tree order, indented by depth; labelled without a query per category."""
+
+    def label_from_instance(self, category):
+        return f"{'— ' * (category.depth - 1)}{category.name}"
+
+
+class CategoryFilter(filters.ModelChoiceFilter):
+    field_class = CategoryChoiceField
+
+
+class CustomerFilterForm(forms.Form):
+    """Refuses what would silently match nobody: a range whose minimum is above its maximum."""
+
+    def clean(self):
+        cleaned = super().clean()
+        for name, value in list(cleaned.items()):
+            if isinstance(value, slice) and None not in (value.start, value.stop) and value.start > value.stop:
+                self.add_error(name, _("The lower bound is above the upper bound."))
+        bought = ("bought_product", "bought_category")
+        if all(cleaned.get(name) for name in bought):
+            self.add_error("bought_category", _("Choose a product or a category, not both."))
+        return cleaned
+
+
+class CustomerFilter(filters.FilterSet):
+    """Every condition staff can put on a segment; the conditions combine with AND."""
+
+    q = filters.CharFilter(label=_("E-mail or name contains"), method="filter_search", max_length=100)
+
+    revenue = _money_range(label=_("Revenue"))
+    orders = _integer_range(MAX_COUNT, label=_("Orders"))
+    average_order_value = _money_range(label=_("Average order value"))
+    days_since_last_order = _integer_range(MAX_DAYS, label=_("Days since last order"))
+    first_order_at = filters.DateFromToRangeFilter(label=_("First order between"))
+    last_order_at = filters.DateFromToRangeFilter(label=_("Last order between"))
+    first_order_within = filters.NumberFilter(
+        label=_("First order in the last … days"), method="filter_first_order_within",
+        min_value=1, max_value=MAX_DAYS, decimal_places=0,
+    )
+    last_order_within = filters.NumberFilter(
+        label=_("Last order in the last … days"), method="filter_last_order_within",
+        min_value=1, max_value=MAX_DAYS, decimal_places=0,
+    )
+
+    # "Bought from category X at least 5 times in the last 60 days": these four read as one condition.
+    bought_product = filters.ModelChoiceFilter(
+        label=_("Bought the product"),
+        queryset=Product.objects.all(),
+        widget=RemoteSelect(lookup_url=reverse_lazy("dashboard:catalogue-product-lookup")),
+        method="filter_nothing",
+    )
+    bought_category = CategoryFilter(
+        label=_("Bought from the category"), queryset=Category.objects.order_by("path"), method="filter_nothing"
+    )
+    bought_at_least = filters.NumberFilter(
+        label=_("At least … orders"), min_value=1, max_value=MAX_COUNT, decimal_places=0, method="filter_nothing"
+    )
+    bought_within = filters.NumberFilter(
+        label=_("In the last … days"), min_value=1, max_value=MAX_DAYS, decimal_places=0, method="filter_nothing"
+    )
+
+    # One row per customer, so no DISTINCT (which would cost a sort of the whole result).
+    lifecycle_stage = filters.MultipleChoiceFilter(
+        label=_("Lifecycle stage"), choices=LifecycleStage.choices, distinct=False
+    )
+    rfm_group = filters.MultipleChoiceFilter(label=_("RFM group"), choices=RFMGroup.choices, distinct=False)
+    is_champion = filters.BooleanFilter(label=pgettext_lazy("filter", "Champion"))
+    probability_alive = _percent_range(label=_("Probability still a customer (%)"), method="filter_percent")
+    predicted_value_365d = _money_range(label=_("Predicted value, next 12 months"))
+    registered = filters.ChoiceFilter(
+        label=_("Account"),
+        choices=[("registered", _("Registered customers")), ("guest", _("Guest checkouts only"))],
+        method="filter_registered",
+    )
+    date_joined = filters.DateFromToRangeFilter(label=_("Registered between"), field_name="user__date_joined")
+    discount_share = _percent_range(label=_("Orders with a discount (%)"), method="filter_percent")
+
+    class Meta:
+        model = CustomerMetrics
+        fields = []
+        form = CustomerFilterForm
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(email__icontains=value) | Q(user__first_name__icontains=value) | Q(user__last_name__icontains=value)
+        )
+
+    def filter_first_order_within(self, queryset, name, value):
+        return queryset.filter(first_order_at__gte=timezone.now() - timedelta(days=int(value)))
+
+    def filter_last_order_within(self, queryset, name, value):
+        return queryset.filter(last_order_at__gte=timezone.now() - timedelta(days=int(value)))
+
+    def filter_percent(self, queryset, name, value):
+        conditions = {}
+        if value.start is not None:
+            conditions[f"{name}__gte"] = value.start / 100
+        if value.stop is not None:
+            conditions[f"{name}__lte"] = value.stop / 100
+        return queryset.filter(**conditions)
+
+    def filter_registered(self, queryset, name, value):
+        return queryset.filter(user__isnull=value == "guest")
+
+    def filter_nothing(self, queryset, name, value):
+        """The purchase fields are applied together, in ``filter_queryset``."""
+        return queryset
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        data = self.form.cleaned_data
+        product, category = data.get("bought_product"), data.get("bought_category")
+        at_least, within = data.get("bought_at_least"), data.get("bought_within")
+        if not (product or category or at_least or within):
+            return queryset
+        return queryset.filter(key__in=buyers(product, category, int(at_least or 1), within and int(within)))
+
+
+def buyers(product=None, category=None, at_least=1, within_days=None):
+    """The keys of the customers with ``at_least`` counted orders in the last ``within_days`` days.
+
+    With a product or a category, only orders with that product (or a product of that category or
+    of its subcategories, a variant counting as its parent) count.
+    """
+    since = timezone.now() - timedelta(days=within_days) if within_days else None
+    if product is None and category is None:
+        orders = counted_orders(since=since).values("customer_key").annotate(counted=Count("id"))
+    else:
+        if product is not None:
+            bought = Q(product=product) | Q(product__parent=product)
+        else:
+            bought = Q(product__categories__path__startswith=category.path) | Q(
+                product__parent__categories__path__startswith=category.path
+            )
+        lines = counted_lines(since=since).filter(bought)
+        orders = lines.values("customer_key").annotate(counted=Count("order_id", distinct=True))
+    return orders.order_by().filter(counted__gte=at_least).values("customer_key")
+
+
+def filter_parameters(filterset):
+    """The query-string names a FilterSet's form reads (``revenue_min``, ``lifecycle_stage``, …)."""
+    names = set()
+    for name, field in filterset.form.fields.items():
+        suffixes = getattr(field.widget, "suffixes", None)  # django-filter's ranges: revenue_min, revenue_max
+        names.update(field.widget.suffixed(name, suffix) for suffix in suffixes) if suffixes else names.add(name)
+    return names
+
+
+def stored_filters(data):
+    """The non-empty filter values of a query string, as a JSON-ready ``{name: [values]}`` for saving."""
+    allowed = filter_parameters(CustomerFilter(queryset=CustomerMetrics.objects.none()))
+    return {
+        name: [value for value in values if value.strip()]
+        for name, values in data.lists()
+        if name in allowed and any(value.strip() for value in values)
+    }
+
+
+def as_query_dict(stored):
+    """A saved segment's stored filters back as the ``QueryDict`` the FilterSet reads."""
+    data = QueryDict(mutable=True)
+    for name, values in stored.items():
+        data.setlist(name, [str(value) for value in (values if isinstance(values, list) else [values])])
+    return data
+
+
+class InvalidSegment(Exception):
+    """A saved segment whose filters no longer validate (e.g. its category was deleted)."""
+
+    def __init__(self, segment, errors):
+        self.segment = segment
+        self.errors = errors
+        super().__init__(f"Saved segment {segment.pk} no longer validates: {errors.as_text()}")
+
+
+def customer_filter(data=None, queryset=None):
+    """The FilterSet over the current metrics, bound to ``data`` (a ``QueryDict``) when given."""
+    queryset = CustomerMetrics.objects.select_related("user") if queryset is None else queryset
+    return CustomerFilter(data=data, queryset=queryset)
+
+
+def segment_filter(segment, queryset=None):
+    """The FilterSet of a saved segment, bound to its stored filters and validated again."""
+    return customer_filter(as_query_dict(segment.filters), queryset)
+
+
+def segment_members(segment, queryset=None):
+    """The ``CustomerMetrics`` rows in a saved segment; ``InvalidSegment`` if its filters no longer hold."""
+    filterset = segment_filter(segment, queryset)
+    if not filterset.is_valid():
+        raise InvalidSegment(segment, filterset.errors)
+    return filterset.qs
+
+
+def segments_containing(metrics, segments):
+    """The saved segments among ``segments`` whose members include the customer ``metrics``, in one query.
+
+    Segments whose filters no longer validate contain nobody.
+    """
+    tests = {}
+    for segment in segments:
+        filterset = segment_filter(segment, CustomerMetrics.objects.all())
+        if filterset.is_valid():
+            tests[f"in_{segment.pk}"] = (segment, Exists(filterset.qs.filter(pk=OuterRef("pk"))))
+    if not tests:
+        return []
+    found = (
+        CustomerMetrics.objects.filter(pk=metrics.pk)
+        .annotate(**{name: test for name, (_segment, test) in tests.items()})
+        .values(*tests)
+        .first()
+    ) or {}
+    return [segment for name, (segment, _test) in tests.items() if found.get(name)]

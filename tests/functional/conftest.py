@@ -1,0 +1,65 @@
+"""Users in every role the dashboard must tell apart, and a small shop with metrics to look at."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+from oscar.core.loading import get_model
+
+from oscar_champions.metrics import refresh_metrics
+from oscar_champions.models import CustomerMetrics, SavedSegment
+from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, place_order
+
+
+@pytest.fixture
+def staff(db):
+    return CustomerFactory(is_staff=True)
+
+
+@pytest.fixture
+def customer(db):
+    return CustomerFactory()
+
+
+@pytest.fixture
+def partner_user(db):
+    """A partner's user: dashboard access for their own orders, but not to the customer base."""
+    user = CustomerFactory()
+    user.user_permissions.add(Permission.objects.get(codename="dashboard_access", content_type__app_label="partner"))
+    get_model("partner", "Partner").objects.create(name="Partner").users.add(user)
+    return user
+
+
+@pytest.fixture
+def permitted_user(db):
+    """Not staff, but given the dedicated permission."""
+    user = CustomerFactory()
+    user.user_permissions.add(
+        Permission.objects.get(codename="access_dashboard", content_type__app_label="oscar_champions")
+    )
+    return user
+
+
+@pytest.fixture
+def shop(db):
+    """Three customers with a few orders, refreshed: one a repeat buyer, one a guest, one long gone."""
+    category = CategoryFactory(name="Cafés")
+    product = ProductFactory(title="Café especial", categories__category=category)
+    ana = CustomerFactory(email="ana@example.com", first_name="Ana", last_name="Souza")
+    for days_ago, total in ((200, "120.00"), (90, "80.00"), (10, "150.00")):
+        place_order(user=ana, total=total, placed=_days_ago(days_ago), lines=[(product, 2, total)])
+    place_order(guest_email="bia@example.com", total="60.00", placed=_days_ago(30), lines=[(product, 1, "60.00")])
+    carlos = CustomerFactory(email="carlos@example.com", first_name="=HYPERLINK(\"x\")", last_name="Lima")
+    place_order(user=carlos, total="40.00", placed=_days_ago(500), lines=[(product, 1, "40.00")])
+    refresh_metrics()
+    return {
+        "category": category,
+        "product": product,
+        "ana": CustomerMetrics.objects.get(email="ana@example.com"),
+        "segment": SavedSegment.objects.create(name="Big spenders", filters={"revenue_min": ["300"]}),
+    }
+
+
+def _days_ago(days):
+    return timezone.now() - timedelta(days=days)
