@@ -1,0 +1,757 @@
+"""The best-customers report: who brought the most in a period, how that compares with the period before,
+how concentrated revenue is, and what the champions look like next to everyone else.
+
+Pure computation, shared by the dashboard page, its CSV and PDF exports and Oscar's Reports dashboard.
+Customers and the orders that count are those of ``oscar_champions.customers``; a customer's lifecycle
+stage and champion badge are those of the last refresh (``CustomerMetrics``).
+
+Ranks are competition ranks: customers with equal values share a rank, and the next rank skips as many
+places (1, 2, 2, 4). Tied customers are listed by revenue, then by customer key, so the order is stable.
+"""
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
+from decimal import Decimal
+from functools import cached_property
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.contrib.sites.models import Site
+from django.db import connections, models
+from django.db.models import BooleanField, Case, CharField, Count, F, Max, Q, Sum, Value, When
+from django.db.models.functions import Cast, Coalesce
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+from oscar.core.loading import get_model
+
+from oscar_champions.conf import champions_settings
+from oscar_champions.customers import (
+    USER_KEY_PREFIX,
+    eligible_order_filter,
+    eligible_orders,
+    guest_email_expression,
+    revenue_expression,
+    user_key_expression,
+)
+from oscar_champions.models import CustomerMetrics
+from oscar_champions.segments import LifecycleStage
+
+Product = get_model("catalogue", "Product")
+Line = get_model("order", "Line")
+
+CENT = Decimal("0.01")
+#: How many customers the report lists unless asked otherwise, and at most.
+DEFAULT_TOP = 50
+MAX_TOP = 1000
+#: The longest period the report accepts, and the earliest day it may start: beyond them a date is
+#: almost certainly a typing mistake (and day arithmetic near year 1 would overflow).
+MAX_PERIOD_YEARS = 10
+MAX_PERIOD_DAYS = MAX_PERIOD_YEARS * 366
+EARLIEST_START = date(1970, 1, 1)
+#: The shares of customers whose share of revenue the concentration figures give (the top 1%, 10%, 20%).
+CONCENTRATION_SHARES = (0.01, 0.10, 0.20)
+#: Points of the concentration (Pareto) curve, evenly spread over the share of customers.
+CURVE_POINTS = 100
+#: Categories and products listed in the champion profile.
+PROFILE_TOP = 5
+
+
+class PeriodPreset(models.TextChoices):
+    THIS_MONTH = "this_month", _("This month")
+    LAST_MONTH = "last_month", _("Last month")
+    LAST_90_DAYS = "last_90_days", _("Last 90 days")
+    THIS_YEAR = "this_year", _("This year")
+    LAST_YEAR = "last_year", _("Last year")
+    CUSTOM = "custom", _("Custom range")
+
+
+class RankBy(models.TextChoices):
+    REVENUE = "revenue", _("Revenue")
+    ORDERS = "orders", _("Number of orders")
+    AVERAGE_ORDER_VALUE = "average_order_value", _("Average order value")
+    ITEMS = "items", _("Items bought")
+
+
+class Movement(models.TextChoices):
+    UP = "up", _("Up")
+    DOWN = "down", _("Down")
+    SAME = "same", _("Same rank")
+    NEW = "new", _("New")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A range of whole days, both ends included, in the shop's time zone."""
+
+    start: date
+    end: date
+
+    @classmethod
+    def from_preset(cls, preset, today=None):
+        """The period a preset names, as seen on ``today`` (the shop's current date by default).
+
+        Periods that include today end today: "this month" on 22 November is 1–22 November.
+        """
+        today = today or timezone.localdate()
+        if preset == PeriodPreset.THIS_MONTH:
+            return cls(today.replace(day=1), today)
+        if preset == PeriodPreset.LAST_MONTH:
+            end = today.replace(day=1) - timedelta(days=1)
+            return cls(end.replace(day=1), end)
+        if preset == PeriodPreset.LAST_90_DAYS:
+            return cls(today - timedelta(days=89), today)
+        if preset == PeriodPreset.THIS_YEAR:
+            return cls(date(today.year, 1, 1), today)
+        if preset == PeriodPreset.LAST_YEAR:
+            return cls(date(today.year - 1, 1, 1), date(today.year - 1, 12, 31))
+        raise ValueError(f"Unknown period preset: {preset!r}")
+
+    @property
+    def days(self):
+        return (self.end - self.start).days + 1
+
+    def previous(self):
+        """The period of the same length that ends the day before this one starts."""
+        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+
+    @property
+    def since(self):
+        """The first moment of the period (an aware datetime)."""
+        return timezone.make_aware(datetime.combine(self.start, time.min))
+
+    @property
+    def until(self):
+        """The last moment of the period (an aware datetime)."""
+        return timezone.make_aware(datetime.combine(self.end, time.max))
+
+
+def analysed_sites():
+    """The sites (channels) whose orders the report can show, in name order."""
+    sites = Site.objects.order_by("name", "pk")
+    if champions_settings.SITES is not None:
+        sites = sites.filter(pk__in=champions_settings.SITES)
+    return list(sites)
+
+
+@dataclass
+class RankedCustomer:
+    """One line of the ranking."""
+
+    rank: int
+    previous_rank: int | None
+    key: str
+    metrics_id: int | None  # the customer's CustomerMetrics row, if the last refresh knew them
+    name: str
+    email: str
+    user_id: int | None
+    orders: int
+    revenue: Decimal
+    items: int | None
+    share: float
+    cumulative_share: float
+    last_order_at: datetime
+    lifecycle_stage: str | None
+    is_champion: bool
+
+    @property
+    def average_order_value(self):
+        return (self.revenue / self.orders).quantize(CENT) if self.orders else None
+
+    @property
+    def movement(self):
+        """Up, down or the same against the previous period, or new when not ranked then."""
+        if self.previous_rank is None:
+            return Movement.NEW
+        if self.previous_rank > self.rank:
+            return Movement.UP
+        if self.previous_rank < self.rank:
+            return Movement.DOWN
+        return Movement.SAME
+
+    @property
+    def rank_change(self):
+        """Places gained (positive) or lost (negative), or ``None`` for a customer new to the ranking."""
+        return None if self.previous_rank is None else self.previous_rank - self.rank
+
+    @property
+    def places(self):
+        """How many places the customer moved, either way (``None`` for a customer new to the ranking)."""
+        return None if self.previous_rank is None else abs(self.previous_rank - self.rank)
+
+    @property
+    def lifecycle_stage_label(self):
+        return LifecycleStage(self.lifecycle_stage).label if self.lifecycle_stage else ""
+
+
+@dataclass
+class Totals:
+    """The headline figures of one period."""
+
+    customers: int
+    orders: int
+    revenue: Decimal
+
+    @property
+    def average_order_value(self):
+        return (self.revenue / self.orders).quantize(CENT) if self.orders else None
+
+    @property
+    def revenue_per_customer(self):
+        return (self.revenue / self.customers).quantize(CENT) if self.customers else None
+
+
+@dataclass
+class Concentration:
+    """How much of the revenue the best customers brought: shares for the top 1/10/20% and a Pareto curve."""
+
+    customers: int
+    #: ``(share of customers, number of customers, share of revenue)`` for each of CONCENTRATION_SHARES.
+    tops: list
+    #: ``(share of customers, share of revenue)`` points from (0, 0) to (1, 1), best customers first.
+    curve: list
+
+
+@dataclass
+class ProfileFigure:
+    """One line of the champion profile: a figure for the champions and for everyone else."""
+
+    label: str
+    kind: str  # "count", "money", "number", "share" or "days": how to show it
+    champions: object
+    others: object
+    help_text: str = ""
+
+    @property
+    def values(self):
+        return [self.champions, self.others]
+
+
+@dataclass
+class ProfileGroup:
+    """The categories and products one group of customers spent most on in the period."""
+
+    categories: list = field(default_factory=list)  # (name, spend, share of the group's spend)
+    products: list = field(default_factory=list)  # (title, spend, share of the group's spend)
+
+
+@dataclass
+class ChampionProfile:
+    """The champions of a period next to its other customers: figures, and where each group spends."""
+
+    figures: list
+    champions: ProfileGroup
+    others: ProfileGroup
+
+    @property
+    def groups(self):
+        return [(_("Champions"), self.champions), (_("Everyone else"), self.others)]
+
+
+class BestCustomersReport:
+    """The best customers of a period, ranked, with the previous period, concentration and champion profile.
+
+    ``site`` restricts the orders to one channel (a site id among the analysed ones); ``stage`` restricts
+    the customers to one lifecycle stage. Everything is computed on first access, in a fixed number of
+    queries whatever ``top`` is.
+    """
+
+    def __init__(self, period, rank_by=RankBy.REVENUE, top=DEFAULT_TOP, site=None, stage=None):
+        if not 1 <= top <= MAX_TOP:
+            raise ValueError(f"top must be between 1 and {MAX_TOP}")
+        self.period = period
+        self.previous_period = period.previous()
+        self.rank_by = RankBy(rank_by)
+        self.top = top
+        self.site = site
+        self.stage = LifecycleStage(stage) if stage else None
+
+    # The figures -----------------------------------------------------------------------------------
+
+    @cached_property
+    def totals(self):
+        c = self._customers
+        current = c["orders"] > 0
+        return Totals(int(current.sum()), int(c["orders"].sum()), _money_sum(c["revenue_decimal"], current))
+
+    @cached_property
+    def previous_totals(self):
+        c = self._customers
+        previous = c["previous_orders"] > 0
+        return Totals(
+            int(previous.sum()), int(c["previous_orders"].sum()), _money_sum(c["previous_revenue_decimal"], previous)
+        )
+
+    @cached_property
+    def returning_customers(self):
+        """Customers who bought in both periods."""
+        c = self._customers
+        return int(((c["orders"] > 0) & (c["previous_orders"] > 0)).sum())
+
+    @cached_property
+    def lapsed_customers(self):
+        """Customers who bought in the previous period but not in this one."""
+        c = self._customers
+        return int(((c["orders"] == 0) & (c["previous_orders"] > 0)).sum())
+
+    @cached_property
+    def champions_revenue_share(self):
+        c = self._customers
+        total = c["revenue"].sum()
+        return float(c["revenue"][c["is_champion"]].sum() / total) if total else None
+
+    @cached_property
+    def rows(self):
+        """The ranked customers, best first, at most ``top`` of them."""
+        c = self._customers
+        current, previous = c["orders"] > 0, c["previous_orders"] > 0
+        values, previous_values = self._ranking_values()
+        ranks = _competition_ranks(values, current)
+        previous_ranks = _competition_ranks(previous_values, previous)
+        chosen = self._top_indices(values, current)
+        total = c["revenue"][current].sum()
+        users = self._users([c["user_id"][i] for i in chosen])
+
+        rows, cumulative = [], 0.0
+        for i in chosen:
+            share = float(c["revenue"][i] / total) if total else 0.0
+            cumulative += share
+            user = users.get(c["user_id"][i])
+            key = c["keys"][i]
+            rows.append(RankedCustomer(
+                rank=int(ranks[i]),
+                previous_rank=int(previous_ranks[i]) if previous[i] else None,
+                key=key,
+                metrics_id=c["metrics_id"][i],
+                name=(user.get_full_name() if user else "") or "",
+                email=(user.email if user else "") or ("" if key.startswith(USER_KEY_PREFIX) else key),
+                user_id=c["user_id"][i],
+                orders=int(c["orders"][i]),
+                revenue=c["revenue_decimal"][i],
+                items=int(c["items"][i]) if "items" in c else None,
+                share=share,
+                cumulative_share=min(cumulative, 1.0),
+                last_order_at=_aware(c["last_order_at"][i]),
+                lifecycle_stage=c["stage"][i],
+                is_champion=bool(c["is_champion"][i]),
+            ))
+        return rows
+
+    @cached_property
+    def concentration(self):
+        """Shares of revenue brought by the best customers, by revenue whatever the ranking."""
+        c = self._customers
+        revenue = np.sort(c["revenue"][c["orders"] > 0])[::-1]
+        n, total = len(revenue), revenue.sum()
+        if not n or total <= 0:
+            return Concentration(customers=n, tops=[], curve=[])
+        cumulative = np.concatenate(([0.0], np.cumsum(revenue) / total))
+        tops = []
+        for share in CONCENTRATION_SHARES:
+            count = max(1, math.ceil(n * share - 1e-9))
+            tops.append((share, count, float(cumulative[count])))
+        steps = np.linspace(0, 1, CURVE_POINTS + 1)
+        curve = [(float(x), float(cumulative[int(round(x * n))])) for x in steps]
+        return Concentration(customers=n, tops=tops, curve=curve)
+
+    @cached_property
+    def revenue_by_stage(self):
+        """Each lifecycle stage's share of the period's customers and revenue, in the stages' order.
+
+        Rows are dicts with ``segment``, ``customers``, ``customer_share`` and ``revenue_share``; customers
+        the last refresh has not scored yet belong to no stage.
+        """
+        c = self._customers
+        current = c["orders"] > 0
+        n, total = current.sum(), c["revenue"][current].sum()
+        rows = []
+        for stage in LifecycleStage:
+            in_stage = current & (c["stage"] == stage.value)
+            if in_stage.any():
+                rows.append({
+                    "segment": stage,
+                    "customers": int(in_stage.sum()),
+                    "customer_share": float(in_stage.sum() / n),
+                    "revenue_share": float(c["revenue"][in_stage].sum() / total) if total else 0.0,
+                })
+        return rows
+
+    @cached_property
+    def profile(self):
+        """The champions of the period next to its other customers (see ``ChampionProfile``)."""
+        c = self._customers
+        current = c["orders"] > 0
+        groups = (current & c["is_champion"], current & ~c["is_champion"])
+        total = c["revenue"][current].sum()
+        lines = self._line_spend()
+        years = self.period.days / 365.25
+
+        def per_group(function):
+            return [function(mask, group) for group, mask in enumerate(groups)]
+
+        def customers(mask, group):
+            return int(mask.sum())
+
+        def revenue_share(mask, group):
+            return float(c["revenue"][mask].sum() / total) if total else None
+
+        def orders_per_customer(mask, group):
+            return float(c["orders"][mask].mean()) if mask.any() else None
+
+        def orders_per_year(mask, group):
+            return float(c["orders"][mask].mean() / years) if mask.any() else None
+
+        def average_order_value(mask, group):
+            orders = c["orders"][mask].sum()
+            return _money(c["revenue"][mask].sum() / orders) if orders else None
+
+        def average_item_price(mask, group):
+            spend, items = lines["spend"][group], lines["items"][group]
+            return _money(spend / items) if items else None
+
+        def days_between(mask, group):
+            days = c["days_between"][mask]
+            days = days[np.isfinite(days)]
+            return float(np.median(days)) if len(days) else None
+
+        def discount_share(mask, group):
+            shares = c["discount_share"][mask]
+            shares = shares[np.isfinite(shares)]
+            return float(shares.mean()) if len(shares) else None
+
+        figures = [
+            ProfileFigure(_("Customers"), "count", *per_group(customers)),
+            ProfileFigure(_("Share of the period's revenue"), "share", *per_group(revenue_share)),
+            ProfileFigure(_("Orders per customer in the period"), "number", *per_group(orders_per_customer)),
+            ProfileFigure(
+                _("Orders per customer per year"), "number", *per_group(orders_per_year),
+                _("At this period's pace."),
+            ),
+            ProfileFigure(_("Average order value"), "money", *per_group(average_order_value)),
+            ProfileFigure(_("Average item price"), "money", *per_group(average_item_price)),
+            ProfileFigure(
+                _("Typical days between orders"), "days", *per_group(days_between),
+                _("Median over customers with more than one order, over their whole history."),
+            ),
+            ProfileFigure(
+                _("Orders with a discount"), "share", *per_group(discount_share),
+                _("Average share of each customer's orders that had a discount or voucher, over their whole "
+                  "history."),
+            ),
+        ]
+        return ChampionProfile(figures, lines["groups"][0], lines["groups"][1])
+
+    # Export ------------------------------------------------------------------------------------------
+
+    def export_header(self):
+        """The column titles of the CSV export, the same columns as the page."""
+        header = [
+            _("Rank"), pgettext_lazy("rank movement", "Change"), _("Previous rank"), _("Customer"), _("E-mail"),
+            _("Orders"), _("Revenue"),
+            _("Average order value"),
+        ]
+        if self.rank_by == RankBy.ITEMS:
+            header.append(_("Items"))
+        header += [
+            _("Share of revenue (%)"), _("Cumulative share (%)"), _("Last order"), _("Lifecycle stage"),
+            _("Champion"),
+        ]
+        return [str(title) for title in header]
+
+    def export_rows(self):
+        """The ranked customers as CSV rows: plain numbers and ISO dates, for spreadsheets."""
+        for row in self.rows:
+            cells = [
+                row.rank, str(row.movement.label), row.previous_rank, row.name, row.email, row.orders, row.revenue,
+                row.average_order_value,
+            ]
+            if self.rank_by == RankBy.ITEMS:
+                cells.append(row.items)
+            cells += [
+                round(row.share * 100, 2), round(row.cumulative_share * 100, 2),
+                timezone.localtime(row.last_order_at).date().isoformat(), str(row.lifecycle_stage_label),
+                str(_("Yes") if row.is_champion else _("No")),
+            ]
+            yield cells
+
+    # The queries -------------------------------------------------------------------------------------
+
+    @cached_property
+    def _customers(self):
+        """Per-customer figures of both periods, with their stage, as parallel NumPy columns.
+
+        One query over the orders of the previous and the current period (see ``_per_customer``), joined
+        to the customers' metrics on the grouped rows, where the join costs little.
+        """
+        orders = eligible_orders(since=self.previous_period.since, until=self.period.until)
+        if self.site is not None:
+            orders = orders.filter(site_id=self.site)
+        current = Q(date_placed__gte=self.period.since)
+        orders = orders.annotate(revenue=revenue_expression())
+        sql, params = self._per_customer(
+            orders,
+            {"current_orders": Count("id", filter=current), "current_revenue": Sum("revenue", filter=current),
+             "earlier_orders": Count("id", filter=~current), "earlier_revenue": Sum("revenue", filter=~current)},
+            # As text: the driver's parsing of ~100k timestamps would take longer than the query, and only
+            # the listed customers' dates are shown (parsed by ``_aware``). ISO text sorts like the dates.
+            {"last_order": Cast(Max("date_placed", filter=current), CharField())},
+        )
+        columns = ["customer_key", "registered_user", "current_orders", "current_revenue", "last_order",
+                   "earlier_orders", "earlier_revenue"]
+        rows = self._with_metrics(
+            sql, params, columns,
+            ["lifecycle_stage", "is_champion", "average_days_between_orders", "discount_share", "id"],
+        )
+        n = len(rows)
+        columns = list(zip(*rows)) if rows else [()] * 12
+        c = {
+            "keys": list(columns[0]),
+            "user_id": list(columns[1]),
+            "orders": np.fromiter((int(v or 0) for v in columns[2]), dtype=np.int64, count=n),
+            "revenue_decimal": [_decimal(value) for value in columns[3]],
+            "last_order_at": list(columns[4]),
+            "previous_orders": np.fromiter((int(v or 0) for v in columns[5]), dtype=np.int64, count=n),
+            "previous_revenue_decimal": [_decimal(value) for value in columns[6]],
+            "stage": np.array(columns[7], dtype=object),
+            "is_champion": np.fromiter((bool(value) for value in columns[8]), dtype=bool, count=n),
+            "days_between": np.array([np.nan if v is None else v for v in columns[9]], dtype=float),
+            "discount_share": np.array([np.nan if v is None else v for v in columns[10]], dtype=float),
+            "metrics_id": list(columns[11]),
+        }
+        c["revenue"] = np.array(c["revenue_decimal"], dtype=float)
+        c["previous_revenue"] = np.array(c["previous_revenue_decimal"], dtype=float)
+        if self.rank_by == RankBy.ITEMS:
+            self._add_items(c)
+        return c
+
+    def _per_customer(self, queryset, sums, maxima, prefix=""):
+        """SQL (and its parameters) aggregating ``queryset`` per customer key: ``customer_key``,
+        ``registered_user`` and one column per aggregate of ``sums`` (added up) and ``maxima``.
+
+        Grouping a few hundred thousand rows by the text of the customer key is slow (the key is an
+        expression over the user's and the guest's e-mails), so the rows are first grouped by the raw
+        user id and normalised guest e-mail, and only those groups are keyed, with the expressions of
+        ``oscar_champions.customers``, and merged: a guest's group joins the account with that e-mail.
+        ``prefix`` reaches the order from the queryset's model, e.g. ``"order__"`` from a line.
+        """
+        connection = connections[queryset.db]
+        qn = connection.ops.quote_name
+        grouped = queryset.order_by().values(
+            identity_user=F(f"{prefix}user_id"), guest_key=guest_email_expression(prefix)
+        ).annotate(**sums, **maxima)
+        inner_sql, inner_params = grouped.query.sql_with_params()
+        users = get_user_model()._default_manager.order_by().values(account=F("pk"), user_key=user_key_expression())
+        users_sql, users_params = users.query.sql_with_params()
+        key = f"COALESCE(u.{qn('user_key')}, NULLIF(g.{qn('guest_key')}, ''))"
+        selected = [f"{key} AS {qn('customer_key')}", f"MAX(g.{qn('identity_user')}) AS {qn('registered_user')}"]
+        selected += [f"SUM(g.{qn(name)}) AS {qn(name)}" for name in sums]
+        selected += [f"MAX(g.{qn(name)}) AS {qn(name)}" for name in maxima]
+        sql = (
+            f"SELECT {', '.join(selected)} FROM ({inner_sql}) g "
+            f"LEFT JOIN ({users_sql}) u ON u.{qn('account')} = g.{qn('identity_user')} "
+            f"WHERE {key} IS NOT NULL GROUP BY {key}"
+        )
+        return sql, (*inner_params, *users_params)
+
+    def _with_metrics(self, sql, params, columns, metric_fields):
+        """Run the per-customer ``sql`` (see ``_per_customer``) left-joined to the customers' metrics,
+        restricted to the report's lifecycle stage; return rows of ``columns`` then ``metric_fields``.
+
+        Values come back raw from the driver: callers convert amounts and dates (``_decimal``, ``_aware``).
+        """
+        connection = connections[CustomerMetrics.objects.db]
+        qn = connection.ops.quote_name
+        meta = CustomerMetrics._meta
+        selected = [f"k.{qn(name)}" for name in columns]
+        selected += [f"m.{qn(meta.get_field(name).column)}" for name in metric_fields]
+        query = (
+            f"SELECT {', '.join(selected)} FROM ({sql}) k LEFT JOIN {qn(meta.db_table)} m "
+            f"ON m.{qn(meta.get_field('key').column)} = k.{qn('customer_key')}"
+        )
+        params = list(params)
+        if self.stage is not None:
+            query += f" WHERE m.{qn(meta.get_field('lifecycle_stage').column)} = %s"
+            params.append(self.stage.value)
+        with connection.cursor() as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchall()
+
+    def _add_items(self, c):
+        """Items bought per customer in both periods (only needed to rank by items)."""
+        lines = Line.objects.filter(
+            eligible_order_filter("order__", since=self.previous_period.since, until=self.period.until)
+        )
+        if self.site is not None:
+            lines = lines.filter(order__site_id=self.site)
+        current = Q(order__date_placed__gte=self.period.since)
+        sql, params = self._per_customer(
+            lines,
+            {"current_items": Sum("quantity", filter=current), "earlier_items": Sum("quantity", filter=~current)},
+            {}, prefix="order__",
+        )
+        position = {key: i for i, key in enumerate(c["keys"])}
+        c["items"] = np.zeros(len(position), dtype=np.int64)
+        c["previous_items"] = np.zeros(len(position), dtype=np.int64)
+        with connections[lines.db].cursor() as cursor:
+            cursor.execute(sql, params)
+            for key, _user, items, earlier in cursor.fetchall():
+                if key in position:
+                    c["items"][position[key]] = int(items or 0)
+                    c["previous_items"][position[key]] = int(earlier or 0)
+
+    def _ranking_values(self):
+        """The value each customer is ranked by, in the current and in the previous period."""
+        c = self._customers
+        if self.rank_by == RankBy.ORDERS:
+            return c["orders"].astype(float), c["previous_orders"].astype(float)
+        if self.rank_by == RankBy.ITEMS:
+            return c["items"].astype(float), c["previous_items"].astype(float)
+        if self.rank_by == RankBy.AVERAGE_ORDER_VALUE:
+            # Rounded to the cent, so orders of equal average value tie despite floating point.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return (
+                    np.round(c["revenue"] / c["orders"], 2),
+                    np.round(c["previous_revenue"] / c["previous_orders"], 2),
+                )
+        return np.round(c["revenue"], 2), np.round(c["previous_revenue"], 2)
+
+    def _top_indices(self, values, included):
+        """The indices of the ``top`` best customers: by value, then revenue, then key."""
+        c = self._customers
+        candidates = np.flatnonzero(included)
+        if len(candidates) > self.top:
+            # Everyone tied with the last place is a candidate, so ties are broken the same way every time.
+            threshold = np.partition(values[candidates], len(candidates) - self.top)[len(candidates) - self.top]
+            candidates = candidates[values[candidates] >= threshold]
+        ordered = sorted(candidates.tolist(), key=lambda i: (-values[i], -c["revenue"][i], c["keys"][i]))
+        return ordered[: self.top]
+
+    def _users(self, user_ids):
+        """The registered users among the listed customers, by id, in one query."""
+        ids = [user_id for user_id in user_ids if user_id is not None]
+        return get_user_model().objects.in_bulk(ids) if ids else {}
+
+    def _line_spend(self):
+        """Items and spend of the champions and of the others, in total and per category and product.
+
+        One query over the period's lines grouped by product and by whether the buyer is a champion
+        (tested against the champions' accounts and guest e-mails, see ``_placed_by``), one for the
+        products' titles and categories.
+        """
+        tax = "excl_tax" if champions_settings.REVENUE_BASIS.startswith("excl_tax") else "incl_tax"
+        lines = Line.objects.filter(
+            eligible_order_filter("order__", since=self.period.since, until=self.period.until)
+        ).annotate(guest_key=guest_email_expression("order__"))
+        if self.site is not None:
+            lines = lines.filter(order__site_id=self.site)
+        customers = CustomerMetrics.objects.all()
+        if self.stage is not None:
+            customers = customers.filter(lifecycle_stage=self.stage)
+            lines = lines.filter(_placed_by(customers.values("key")))
+        else:
+            # Only the lines of orders somebody can be identified by (see oscar_champions.customers).
+            lines = lines.filter(Q(order__user__isnull=False) | ~Q(guest_key=""))
+        champion = Case(
+            When(_placed_by(customers.filter(is_champion=True).values("key")), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        )
+        rows = lines.order_by().values("product_id", champion=champion).annotate(
+            bought=Sum("quantity"), spent=Sum(f"line_price_{tax}")
+        ).values_list("champion", "product_id", "bought", "spent")
+        items, spend, by_product = [0, 0], [Decimal(0), Decimal(0)], [{}, {}]
+        for is_champion, product_id, bought, spent in rows:
+            group = 0 if is_champion else 1
+            spent = spent or Decimal(0)
+            items[group] += bought or 0
+            spend[group] += spent
+            if product_id is not None:
+                by_product[group][product_id] = by_product[group].get(product_id, Decimal(0)) + spent
+
+        titles, categories = self._product_details(set(by_product[0]) | set(by_product[1]))
+        groups = []
+        for group in (0, 1):
+            per_category = {}
+            for product_id, amount in by_product[group].items():
+                for name in categories.get(product_id, ()):
+                    per_category[name] = per_category.get(name, Decimal(0)) + amount
+            groups.append(ProfileGroup(
+                categories=_top_spend(per_category, spend[group]),
+                products=_top_spend(
+                    {titles.get(pid, str(pid)): amount for pid, amount in by_product[group].items()}, spend[group]
+                ),
+            ))
+        return {"items": items, "spend": spend, "groups": groups}
+
+    def _product_details(self, product_ids):
+        """Titles and category names of the products (a child product takes its parent's)."""
+        if not product_ids:
+            return {}, {}
+        titles, categories = {}, {}
+        rows = Product.objects.filter(pk__in=product_ids).values_list(
+            "pk", "title", "parent__title",
+            Coalesce("categories__name", "parent__categories__name"),
+        )
+        for pk, title, parent_title, category in rows:
+            titles[pk] = title or parent_title or str(pk)
+            if category:
+                categories.setdefault(pk, set()).add(category)
+        return titles, categories
+
+
+def _placed_by(keys):
+    """A ``Q`` on lines: their order was placed by one of the customers whose keys ``keys`` selects.
+
+    The rule of ``customers.customer_key_expression``, applied through two sets (the accounts with those
+    keys, the guest e-mails) rather than by computing every line's key. Needs the lines' ``guest_key``
+    annotated with ``guest_email_expression("order__")``.
+    """
+    users = get_user_model()._default_manager.annotate(customer_key=user_key_expression()).filter(
+        customer_key__in=keys
+    )
+    return Q(order__user__in=users.values("pk")) | Q(order__user__isnull=True, guest_key__in=keys)
+
+
+def _competition_ranks(values, included):
+    """Each included customer's rank: 1 + how many included customers have a strictly greater value."""
+    ranks = np.zeros(len(values), dtype=np.int64)
+    if not included.any():
+        return ranks
+    ascending = np.sort(values[included])
+    ranks[included] = len(ascending) - np.searchsorted(ascending, values[included], side="right") + 1
+    return ranks
+
+
+def _top_spend(amounts, total, limit=PROFILE_TOP):
+    """The ``limit`` largest amounts as ``(name, amount, share of total)``, largest first."""
+    ordered = sorted(amounts.items(), key=lambda item: (-item[1], str(item[0])))[:limit]
+    return [(name, amount, float(amount / total) if total else 0.0) for name, amount in ordered]
+
+
+def _money_sum(amounts, mask):
+    return sum((amount for amount, keep in zip(amounts, mask) if keep), Decimal(0))
+
+
+def _money(value):
+    return Decimal(str(value)).quantize(CENT)
+
+
+def _decimal(value):
+    """An amount as the database driver returned it (Decimal, or float on SQLite) as a Decimal in cents."""
+    if value is None:
+        return Decimal(0)
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(str(value)).quantize(CENT)
+
+
+def _aware(value):
+    """A datetime as the driver returned it (aware, naive UTC, or text on SQLite) as an aware datetime."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, dt_timezone.utc)
+    return value
