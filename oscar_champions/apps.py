@@ -11,6 +11,7 @@ class ChampionsConfig(OscarConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from oscar_champions import checks, receivers  # noqa: F401 - checks register themselves
+        from oscar_champions import checks, offers, receivers  # noqa: F401 - checks register themselves
 
         receivers.connect()
+        offers.connect()

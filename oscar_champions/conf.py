@@ -41,6 +41,19 @@ DEFAULTS = {
     "BACKTEST_DAYS": 90,
     # Rows per batch when the refresh writes metrics (on PostgreSQL with psycopg 3 it streams them instead).
     "BATCH_SIZE": 2000,
+    # Dotted path of the class that picks a customer's personal recommendations.
+    "RECOMMENDATION_STRATEGY": "oscar_champions.recommendations.PersonalPicks",
+    # Recommend products the customer already bought (for consumables: coffee, tea, refills).
+    "RECOMMEND_PURCHASED": False,
+    # Related products kept per product by the refresh (the best K by affinity).
+    "AFFINITIES_PER_PRODUCT": 20,
+    # Customers who must have bought both products before a pair counts as related.
+    "AFFINITY_MIN_CUSTOMERS": 2,
+    # Seconds the storefront keeps a customer's recommendations and stage in the cache; a refresh
+    # or the customer's new order invalidates them earlier.
+    "STOREFRONT_CACHE_TIMEOUT": 3600,
+    # Lifecycle stages that get a badge from the champion_badge template tag.
+    "BADGE_STAGES": ["champions"],
 }
 
 

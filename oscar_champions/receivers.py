@@ -34,6 +34,17 @@ def _on_order_change(sender, order, **kwargs):
     transaction.on_commit(update)
 
 
+def _forget_recommendations(sender, order, **kwargs):
+    """The customer's recommendations and stage change with their order: drop them from the cache.
+    Connected after the metrics update, so it runs once the customer's row is up to date."""
+    key = customer_key(order)
+    if key is not None:
+        from oscar_champions.recommendations import invalidate_customer
+
+        transaction.on_commit(lambda: invalidate_customer(key))
+
+
 def connect():
     order_placed.connect(_on_order_change, dispatch_uid="oscar_champions.order_placed")
+    order_placed.connect(_forget_recommendations, dispatch_uid="oscar_champions.forget_recommendations")
     order_status_changed.connect(_on_order_change, dispatch_uid="oscar_champions.order_status_changed")

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from oscar_champions.metrics import refresh_metrics
+from oscar_champions.recommendations import refresh_affinities
 
 
 def _as_of(value):
@@ -39,3 +40,5 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(self.style.WARNING(f"The predictive model was not fitted: {run.model_explanation}"))
             self.stdout.write(f"Took {run.duration.total_seconds():.1f} s.")
+        # The champions' favourites read the lifecycle stages just computed, so this comes second.
+        refresh_affinities(as_of=as_of, progress=progress)

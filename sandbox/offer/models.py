@@ -1,0 +1,1 @@
+from oscar.apps.offer.models import *  # noqa: F401,F403 - the fork keeps Oscar's models
