@@ -131,9 +131,13 @@ def period_figures(start, end):
         orders=Count("id"),
         period_revenue=Coalesce(Sum("revenue"), Decimal(0)),
         active_customers=Count("customer_key", distinct=True),
-        champions_revenue=Coalesce(Sum("revenue", filter=Q(customer_key__in=champions)), Decimal(0)),
     )
     totals["revenue"] = totals.pop("period_revenue")
+    # A separate query: PostgreSQL cannot hash a subquery inside an aggregate's FILTER and would look
+    # the champions up once per order; as a WHERE it becomes a hashed semi-join.
+    totals["champions_revenue"] = orders.filter(customer_key__in=champions).aggregate(
+        champions_revenue=Coalesce(Sum("revenue"), Decimal(0))
+    )["champions_revenue"]
     # A first order is a fact of the past: the current metrics know it for any period.
     totals["new_customers"] = CustomerMetrics.objects.filter(first_order_at__range=(start, end)).count()
     totals["champions_revenue_share"] = (
@@ -173,14 +177,19 @@ DIMENSIONS = {
 }
 
 
-def segment_distribution(dimension):
+def segment_distribution(dimension, run=None):
     """Every segment of a dimension with its customers and revenue, their shares, and what to do.
 
-    One grouped query over the current metrics; segments without customers are listed too.
+    With a refresh, read from the snapshot it stored (one small query, whatever the number of
+    customers); otherwise one grouped query over the current metrics. Segments without customers are
+    listed too.
     """
     column, segments, definitions, actions = DIMENSIONS[dimension]
-    rows = CustomerMetrics.objects.order_by().values(column).annotate(customers=Count("id"), revenue=Sum("revenue"))
-    found = {row[column]: row for row in rows}
+    snapshots = run.snapshots.filter(dimension=dimension) if run is not None else SegmentSnapshot.objects.none()
+    found = {row.segment: {"customers": row.customers, "revenue": row.revenue} for row in snapshots}
+    if not found:
+        rows = CustomerMetrics.objects.order_by().values(column).annotate(customers=Count("id"), revenue=Sum("revenue"))
+        found = {row[column]: row for row in rows}
     total_customers = sum(row["customers"] for row in found.values())
     total_revenue = sum((row["revenue"] or Decimal(0) for row in found.values()), Decimal(0))
     distribution = []

@@ -79,10 +79,10 @@ class OverviewView(TemplateView):
             {"name": name, "label": label, "kind": kind, "higher_is_better": better, "kpi": figures.get(name)}
             for name, label, kind, better in KPI_CARDS
         ]
-        context["stages"] = kpis.segment_distribution(SegmentSnapshot.Dimension.LIFECYCLE)
+        context["stages"] = kpis.segment_distribution(SegmentSnapshot.Dimension.LIFECYCLE, run)
         for row in context["stages"]:
             row["offer_url"] = offer_url(stage=row["segment"])
-        context["rfm_groups"] = kpis.segment_distribution(SegmentSnapshot.Dimension.RFM)
+        context["rfm_groups"] = kpis.segment_distribution(SegmentSnapshot.Dimension.RFM, run)
         context["heat_map"] = kpis.rfm_heat_map()
         context["movements"] = kpis.segment_movements(run)
         context["run"] = run

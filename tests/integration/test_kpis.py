@@ -123,3 +123,23 @@ def test_a_refresh_stores_the_figures_of_the_preset_periods(shop, django_assert_
         figures = base_figures(start)
     assert figures == run.context["past_figures"][start.isoformat()]
     assert figures["customers"] == 2  # Ana and Bia had ordered by then
+
+
+def test_the_refresh_command_stores_the_overviews_past_figures(shop):
+    from django.core.management import call_command
+
+    call_command("champions_refresh", "--as-of", "2026-11-22", verbosity=0)
+    run = RefreshRun.objects.latest()
+    assert len(run.context["past_figures"]) == 3
+    start_of_last_30_days = timezone.make_aware(datetime(2026, 10, 24)).isoformat()
+    assert run.context["past_figures"][start_of_last_30_days]["customers"] == 2
+
+
+def test_with_a_refresh_the_distribution_is_read_from_its_snapshot(shop, django_assert_max_num_queries):
+    run = refresh_metrics(as_of=END)
+    live = segment_distribution(SegmentSnapshot.Dimension.RFM)
+    with django_assert_max_num_queries(1):
+        stored = segment_distribution(SegmentSnapshot.Dimension.RFM, run)
+    assert [(row["segment"], row["customers"], row["revenue"]) for row in stored] == [
+        (row["segment"], row["customers"], row["revenue"]) for row in live
+    ]

@@ -3,8 +3,7 @@ from datetime import datetime, time
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from oscar_champions.metrics import refresh_metrics
-from oscar_champions.recommendations import refresh_affinities
+from oscar_champions.refresh import refresh_everything
 
 
 def _as_of(value):
@@ -17,8 +16,8 @@ def _as_of(value):
 
 class Command(BaseCommand):
     help = (
-        "Recompute every customer's metrics, segments and predictions. Idempotent; if it fails, "
-        "the previous metrics are kept."
+        "Recompute every customer's metrics, segments and predictions, then the product affinities. "
+        "Idempotent; if it fails, the previous metrics are kept."
     )
 
     def add_arguments(self, parser):
@@ -33,12 +32,10 @@ class Command(BaseCommand):
             if verbosity:
                 self.stdout.write(message)
 
-        run = refresh_metrics(as_of=as_of, progress=progress)
+        run = refresh_everything(as_of=as_of, progress=progress)
         if verbosity:
             if run.model_fitted:
                 self.stdout.write(self.style.SUCCESS("The predictive model was fitted."))
             else:
                 self.stdout.write(self.style.WARNING(f"The predictive model was not fitted: {run.model_explanation}"))
-            self.stdout.write(f"Took {run.duration.total_seconds():.1f} s.")
-        # The champions' favourites read the lifecycle stages just computed, so this comes second.
-        refresh_affinities(as_of=as_of, progress=progress)
+            self.stdout.write(f"The metrics took {run.duration.total_seconds():.1f} s.")
