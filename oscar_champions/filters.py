@@ -114,7 +114,10 @@ class CustomerFilter(filters.FilterSet):
         label=_("Lifecycle stage"), choices=LifecycleStage.choices, distinct=False
     )
     rfm_group = filters.MultipleChoiceFilter(label=_("RFM group"), choices=RFMGroup.choices, distinct=False)
-    is_champion = filters.BooleanFilter(label=pgettext_lazy("filter", "Champion"))
+    is_champion = filters.BooleanFilter(
+        label=pgettext_lazy("filter", "Champion"),
+        widget=forms.Select(choices=[("", _("Any")), ("true", _("Yes")), ("false", _("No"))]),
+    )
     probability_alive = _percent_range(label=_("Probability still a customer (%)"), method="filter_percent")
     predicted_value_365d = _money_range(label=_("Predicted value, next 12 months"))
     registered = filters.ChoiceFilter(

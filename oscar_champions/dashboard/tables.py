@@ -30,7 +30,11 @@ class MembersTable(DashboardTable):
     """A segment's members, sortable by any metric, each linked to the customer card."""
 
     email = Column(verbose_name=_("Customer"), order_by=("email", "key"))
-    name = Column(verbose_name=_("Name"), accessor="user__last_name", order_by=("user__last_name", "user__first_name"))
+    # empty_values=(): guests and accounts without a name are rendered too, not shown as a bare dash.
+    name = Column(
+        verbose_name=_("Name"), accessor="user__last_name", order_by=("user__last_name", "user__first_name"),
+        empty_values=(),
+    )
     lifecycle_stage = Column()
     rfm_group = Column()
     orders = Column()

@@ -254,3 +254,16 @@ def test_oscars_customer_page_shows_the_champions_panel(client, shop):
     page = client.get(reverse("dashboard:user-detail", kwargs={"pk": shop["ana"].user_id})).content.decode()
     assert "champions-panel" in page
     assert url("champions-customer", pk=shop["ana"].pk) in page
+
+
+def test_champion_filter_and_names_of_accounts_without_one(staff_client, shop):
+    from oscar_champions.models import CustomerMetrics
+
+    champions = CustomerMetrics.objects.filter(is_champion=True).count()
+    assert staff_client.get(url("champions-count") + "?is_champion=true").json()["count"] == champions
+    assert staff_client.get(url("champions-count") + "?is_champion=false").json()["count"] == 3 - champions
+    assert staff_client.get(url("champions-count") + "?is_champion=").json()["count"] == 3
+    shop["ana"].user.first_name = shop["ana"].user.last_name = ""
+    shop["ana"].user.save()
+    page = staff_client.get(url("champions-builder") + "?orders_min=1").content.decode()
+    assert reverse("dashboard:user-detail", kwargs={"pk": shop["ana"].user_id}) in page
