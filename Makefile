@@ -41,7 +41,7 @@ wheel-check: install
 
 ## Update the pt_BR catalogue from the sources, then compile it (needs GNU gettext).
 messages: install
-	cd oscar_champions && ../$(MANAGE) makemessages -l pt_BR --no-obsolete --no-location
+	cd oscar_champions && ../$(MANAGE) makemessages -l pt_BR -e html,txt,py,svg --no-obsolete --no-location
 	cd oscar_champions && ../$(MANAGE) compilemessages -l pt_BR
 
 clean:
