@@ -127,3 +127,17 @@ def test_the_sandbox_pages_show_it_all(client, store):
     assert basket.status_code == 200 and "champions-products" in basket.content.decode()
     account = client.get(reverse("customer:profile-view")).content.decode()
     assert "champions-badge" in account
+
+
+def test_product_rows_have_translated_titles_by_kind(store):
+    from django.utils import translation
+
+    source = (
+        "{% recommended_products user limit=3 as products %}"
+        "{% include 'oscar_champions/partials/product_row.html' with products=products kind=kind %}"
+    )
+    with translation.override("pt-br"):
+        picks = _render(source.replace("kind=kind", "kind='picks'"), store["newcomer"])
+        together = _render(source.replace("kind=kind", "kind='together'"), store["newcomer"])
+    assert "Escolhidos para você" in picks
+    assert "Quem comprou este produto também comprou" in together
