@@ -10,6 +10,7 @@ places (1, 2, 2, 4). Tied customers are listed by revenue, then by customer key,
 """
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
@@ -19,8 +20,8 @@ from functools import cached_property
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.sites.models import Site
-from django.db import connections, models
-from django.db.models import BooleanField, Case, CharField, Count, F, Max, Q, Sum, Value, When
+from django.db import connections, models, transaction
+from django.db.models import Case, CharField, Count, F, Max, Q, Sum, When
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -31,6 +32,7 @@ from oscar.core.loading import get_model
 from oscar_champions.conf import champions_settings
 from oscar_champions.customers import (
     USER_KEY_PREFIX,
+    customer_key_expression,
     eligible_order_filter,
     eligible_orders,
     guest_email_expression,
@@ -58,6 +60,9 @@ CONCENTRATION_SHARES = (0.01, 0.10, 0.20)
 CURVE_POINTS = 100
 #: Categories and products listed in the champion profile.
 PROFILE_TOP = 5
+#: Memory for the report's hash aggregates on PostgreSQL, as the refresh uses: with the default (4MB) the
+#: grouping of two periods of orders spills to disk and the champion test of the lines is not hashed.
+AGGREGATE_WORK_MEM = "256MB"
 
 
 class PeriodPreset(models.TextChoices):
@@ -533,15 +538,19 @@ class BestCustomersReport:
 
         Grouping a few hundred thousand rows by the text of the customer key is slow (the key is an
         expression over the user's and the guest's e-mails), so the rows are first grouped by the raw
-        user id and normalised guest e-mail, and only those groups are keyed, with the expressions of
+        user id and, for guest checkouts only, the normalised guest e-mail (a registered user's key
+        ignores it), and only those groups are keyed, with the expressions of
         ``oscar_champions.customers``, and merged: a guest's group joins the account with that e-mail.
         ``prefix`` reaches the order from the queryset's model, e.g. ``"order__"`` from a line.
         """
         connection = connections[queryset.db]
         qn = connection.ops.quote_name
-        grouped = queryset.order_by().values(
-            identity_user=F(f"{prefix}user_id"), guest_key=guest_email_expression(prefix)
-        ).annotate(**sums, **maxima)
+        guest_key = Case(
+            When(**{f"{prefix}user_id__isnull": True}, then=guest_email_expression(prefix)), output_field=CharField()
+        )
+        grouped = queryset.order_by().values(identity_user=F(f"{prefix}user_id"), guest_key=guest_key).annotate(
+            **sums, **maxima
+        )
         inner_sql, inner_params = grouped.query.sql_with_params()
         users = get_user_model()._default_manager.order_by().values(account=F("pk"), user_key=user_key_expression())
         users_sql, users_params = users.query.sql_with_params()
@@ -575,7 +584,7 @@ class BestCustomersReport:
         if self.stage is not None:
             query += f" WHERE m.{qn(meta.get_field('lifecycle_stage').column)} = %s"
             params.append(self.stage.value)
-        with connection.cursor() as cursor:
+        with _tuned_for_aggregates(connection) as cursor:
             cursor.execute(query, params)
             return cursor.fetchall()
 
@@ -595,7 +604,7 @@ class BestCustomersReport:
         position = {key: i for i, key in enumerate(c["keys"])}
         c["items"] = np.zeros(len(position), dtype=np.int64)
         c["previous_items"] = np.zeros(len(position), dtype=np.int64)
-        with connections[lines.db].cursor() as cursor:
+        with _tuned_for_aggregates(connections[lines.db]) as cursor:
             cursor.execute(sql, params)
             for key, _user, items, earlier in cursor.fetchall():
                 if key in position:
@@ -637,35 +646,45 @@ class BestCustomersReport:
     def _line_spend(self):
         """Items and spend of the champions and of the others, in total and per category and product.
 
-        One query over the period's lines grouped by product and by whether the buyer is a champion
-        (tested against the champions' accounts and guest e-mails, see ``_placed_by``), one for the
-        products' titles and categories.
+        One query over the period's lines, each joined to its buyer's metrics by customer key (a hash
+        join, whatever the number of champions) and grouped by product and by whether the buyer is a
+        champion; one for the products' titles and categories.
         """
         tax = "excl_tax" if champions_settings.REVENUE_BASIS.startswith("excl_tax") else "incl_tax"
         lines = Line.objects.filter(
             eligible_order_filter("order__", since=self.period.since, until=self.period.until)
-        ).annotate(guest_key=guest_email_expression("order__"))
+        )
         if self.site is not None:
             lines = lines.filter(order__site_id=self.site)
-        customers = CustomerMetrics.objects.all()
-        if self.stage is not None:
-            customers = customers.filter(lifecycle_stage=self.stage)
-            lines = lines.filter(_placed_by(customers.values("key")))
-        else:
-            # Only the lines of orders somebody can be identified by (see oscar_champions.customers).
-            lines = lines.filter(Q(order__user__isnull=False) | ~Q(guest_key=""))
-        champion = Case(
-            When(_placed_by(customers.filter(is_champion=True).values("key")), then=Value(True)),
-            default=Value(False),
-            output_field=BooleanField(),
+        lines = lines.order_by().values(
+            "product_id", "quantity", f"line_price_{tax}", customer_key=customer_key_expression("order__")
         )
-        rows = lines.order_by().values("product_id", champion=champion).annotate(
-            bought=Sum("quantity"), spent=Sum(f"line_price_{tax}")
-        ).values_list("champion", "product_id", "bought", "spent")
+        inner_sql, inner_params = lines.query.sql_with_params()
+        connection = connections[lines.db]
+        qn = connection.ops.quote_name
+        meta = CustomerMetrics._meta
+        column = {name: qn(meta.get_field(name).column) for name in ("key", "is_champion", "lifecycle_stage")}
+        product, quantity, price, key = (qn(name) for name in ("product_id", "quantity", f"line_price_{tax}",
+                                                               "customer_key"))
+        # Customers the last refresh has not scored are no champions; lines nobody can be identified by
+        # (see oscar_champions.customers) are left out.
+        sql = (
+            f"SELECT CASE WHEN m.{column['is_champion']} THEN 1 ELSE 0 END, l.{product}, SUM(l.{quantity}), "
+            f"SUM(l.{price}) FROM ({inner_sql}) l LEFT JOIN {qn(meta.db_table)} m ON m.{column['key']} = l.{key} "
+            f"WHERE l.{key} IS NOT NULL"
+        )
+        params = list(inner_params)
+        if self.stage is not None:
+            sql += f" AND m.{column['lifecycle_stage']} = %s"
+            params.append(self.stage.value)
+        sql += " GROUP BY 1, 2"
+        with _tuned_for_aggregates(connection) as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
         items, spend, by_product = [0, 0], [Decimal(0), Decimal(0)], [{}, {}]
         for is_champion, product_id, bought, spent in rows:
             group = 0 if is_champion else 1
-            spent = spent or Decimal(0)
+            spent = _decimal(spent)
             items[group] += bought or 0
             spend[group] += spent
             if product_id is not None:
@@ -702,17 +721,16 @@ class BestCustomersReport:
         return titles, categories
 
 
-def _placed_by(keys):
-    """A ``Q`` on lines: their order was placed by one of the customers whose keys ``keys`` selects.
-
-    The rule of ``customers.customer_key_expression``, applied through two sets (the accounts with those
-    keys, the guest e-mails) rather than by computing every line's key. Needs the lines' ``guest_key``
-    annotated with ``guest_email_expression("order__")``.
-    """
-    users = get_user_model()._default_manager.annotate(customer_key=user_key_expression()).filter(
-        customer_key__in=keys
-    )
-    return Q(order__user__in=users.values("pk")) | Q(order__user__isnull=True, guest_key__in=keys)
+@contextmanager
+def _tuned_for_aggregates(connection):
+    """A cursor for the report's big aggregates; on PostgreSQL, in a transaction whose hash aggregates
+    and joins get memory enough not to spill (see AGGREGATE_WORK_MEM), without JIT compilation, which
+    would cost more than it saves here."""
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)",
+                           [AGGREGATE_WORK_MEM])
+        yield cursor
 
 
 def _competition_ranks(values, included):

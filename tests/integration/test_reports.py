@@ -169,6 +169,22 @@ def test_champion_profile_compares_champions_with_everyone_else(shop):
     assert profile.others.products[0][:2] == ("Café especial", D("290.00"))
 
 
+def test_champion_profile_counts_a_champions_guest_checkouts_and_follows_the_stage_filter(shop):
+    refresh_metrics(as_of=timezone.make_aware(timezone.datetime(2026, 10, 31, 23, 0)))
+    CustomerMetrics.objects.update(is_champion=False)
+    CustomerMetrics.objects.filter(key="carlos@example.com").update(is_champion=True)
+    # Carlos's October lines: 40 on his account and 80 as a guest with his e-mail, one item each.
+    figures = {str(figure.label): figure for figure in BestCustomersReport(OCTOBER).profile.figures}
+    assert figures["Average item price"].values == [D("60.00"), (D("320.00") / 9).quantize(D("0.01"))]
+    stage = CustomerMetrics.objects.get(key="carlos@example.com").lifecycle_stage
+    same_stage = set(CustomerMetrics.objects.filter(lifecycle_stage=stage).values_list("key", flat=True))
+    spend = {"ana@example.com": D("150.00"), "bia@example.com": D("150.00"), "eva@example.com": D("20.00")}
+    others = sum((amount for key, amount in spend.items() if key in same_stage), D(0))
+    profile = BestCustomersReport(OCTOBER, stage=stage).profile
+    assert profile.champions.products == [("Café especial", D("120.00"), 1.0)]
+    assert profile.others.products == ([("Café especial", others, 1.0)] if others else [])
+
+
 def test_empty_period():
     report = BestCustomersReport(OCTOBER)
     assert report.rows == [] and report.totals.revenue == 0
