@@ -53,6 +53,12 @@ def guest_email_expression(prefix=""):
     return Lower(Trim(f"{prefix}guest_email"))
 
 
+def user_email_expression(prefix=""):
+    """SQL for a registered user's normalised e-mail (``prefix`` reaches the user, e.g. ``"user__"`` from an
+    order); migration 0006 indexes exactly this expression on the user table."""
+    return Lower(Trim(f"{prefix}email"))
+
+
 def user_key_expression(email="email", user_id="id"):
     """SQL for a registered user's customer key, from the user's ``email`` and ``user_id`` fields
     (by default those of a ``User`` queryset)."""

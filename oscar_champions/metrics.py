@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 from django.db import connections, transaction
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum, Value
+from django.db.models import BooleanField, Count, Exists, Func, Max, Min, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from oscar.core.loading import get_model
@@ -22,12 +22,15 @@ from oscar.core.loading import get_model
 from oscar_champions import predictions, rfm
 from oscar_champions.conf import champions_settings
 from oscar_champions.customers import (
+    USER_KEY_PREFIX,
     analysed_currency,
     counted_lines,
     counted_orders,
+    eligible_order_filter,
     eligible_orders,
     guest_email_expression,
     revenue_expression,
+    user_email_expression,
     user_key_expression,
 )
 from oscar_champions.kpis import summarise
@@ -227,7 +230,9 @@ WITH {order_customer}, customers AS (
            COUNT(*) FILTER (WHERE discounted) AS discounted_orders
     FROM order_customer GROUP BY customer
 ), pairs AS MATERIALIZED (
-    SELECT oc.customer, l.product_id, SUM(l.quantity) AS items, SUM(l.price) AS spend
+    -- Spend in cents: a bigint sum keeps a few bytes of state per group where a numeric sum keeps ~100,
+    -- which is what lets two million groups be hashed in memory (line prices have two decimal places).
+    SELECT oc.customer, l.product_id, SUM(l.quantity) AS items, SUM((l.price * 100)::bigint) AS spend
     FROM ({lines}) AS l (order_id, product_id, quantity, price)
     JOIN order_customer AS oc ON oc.order_id = l.order_id
     GROUP BY oc.customer, l.product_id
@@ -264,6 +269,16 @@ LINE_NAMES = ("discounted_orders", "items", "distinct_products", "distinct_categ
 
 def _compiled(queryset):
     return queryset.query.get_compiler(using=queryset.db).as_sql()
+
+
+class _EqualsAny(Func):
+    """``value = ANY(array)``, true when the array holds the value."""
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler, connection):
+        value, array = (compiler.compile(expression) for expression in self.get_source_expressions())
+        return f"{value[0]} = ANY({array[0]})", (*value[1], *array[1])
 
 
 def _user_keys():
@@ -619,26 +634,17 @@ def aggregate_all_customers(as_of, backtest_cutoff=None):
 
 
 def _replace_metrics(table, run, as_of):
-    previous = {
-        key: (stage, group)
-        for key, stage, group in CustomerMetrics.objects.values_list("key", "lifecycle_stage", "rfm_group")
-        .iterator(chunk_size=10000)
-    }
+    previous = _previous_segments()
     # A plain SQL DELETE: QuerySet.delete() would load every row first whenever a project listens to
     # every model's deletions (haystack does, in most Oscar shops).
     CustomerMetrics.objects.all()._raw_delete(CustomerMetrics.objects.db)
     cols = table.columns
     computed_at = timezone.now()
+    # Each customer's (lifecycle stage, RFM group) of the last refresh, ("", "") for a new customer.
+    before = np.array([previous.get(key, 0) for key in table.keys], dtype=np.int64)
+    previous_pairs = np.array([("", ""), *previous.pairs], dtype=object).reshape(-1, 2)
+    _insert_metrics(METRICS_FIELDS, _rows(table, as_of, computed_at, previous_pairs[before]))
 
-    def rows():
-        for i in range(len(table)):
-            values = _row_values(table, i, as_of, computed_at)
-            values["previous_lifecycle_stage"], values["previous_rfm_group"] = previous.get(values["key"], ("", ""))
-            yield values
-
-    _insert_metrics(rows())
-
-    before = [previous.get(key, ("", "")) for key in table.keys]
     for dimension, column, position in (
         (SegmentSnapshot.Dimension.LIFECYCLE, "lifecycle_stage", 0),
         (SegmentSnapshot.Dimension.RFM, "rfm_group", 1),
@@ -653,7 +659,7 @@ def _replace_metrics(table, run, as_of):
             for name, count, total in zip(names, customers, revenue)
         )
         if previous:
-            origins = np.asarray([pair[position] for pair in before], dtype=str)
+            origins = previous_pairs[before, position].astype(str)
             moved = origins != segments
             pairs, counts = np.unique(
                 np.char.add(np.char.add(origins[moved], "\t"), segments[moved]), return_counts=True
@@ -665,27 +671,115 @@ def _replace_metrics(table, run, as_of):
             )
 
 
-def _insert_metrics(rows):
-    """Insert ``CustomerMetrics`` rows given as dicts of field values.
+class _PreviousSegments(dict):
+    """Customer key -> a small number standing for the customer's (lifecycle stage, RFM group) pair,
+    ``pairs[number - 1]``: a few bytes a customer rather than a tuple of two strings."""
+
+    def __init__(self):
+        super().__init__()
+        self.pairs = []
+
+
+def _previous_segments():
+    previous = _PreviousSegments()
+    numbers = {}
+    rows = CustomerMetrics.objects.values_list("key", "lifecycle_stage", "rfm_group").order_by()
+    for key, stage, group in rows.iterator(chunk_size=10000):
+        number = numbers.get((stage, group))
+        if number is None:
+            previous.pairs.append((stage, group))
+            number = numbers[(stage, group)] = len(previous.pairs)
+        previous[key] = number
+    return previous
+
+
+#: Customers whose rows are built at once by ``_rows()``: memory stays flat whatever the shop's size.
+ROW_CHUNK = 5000
+#: The fields of ``CustomerMetrics`` the refresh writes (all but the id), by attribute name.
+METRICS_FIELDS = (
+    "key", "user_id", "email", "orders", "items", "revenue", "average_order_value", "first_order_at",
+    "last_order_at", "days_since_last_order", "tenure_days", "average_days_between_orders", "distinct_products",
+    "distinct_categories", "discount_share", "favourite_category_id", "recency_score", "frequency_score",
+    "monetary_score", "rfm_group", "previous_rfm_group", "lifecycle_stage", "previous_lifecycle_stage",
+    "is_champion", "probability_alive", "expected_orders_90d", "expected_orders_365d", "expected_order_value",
+    "predicted_value_365d", "computed_at", "as_of",
+)
+
+
+def _rows(table, as_of, computed_at, previous):
+    """Every customer's ``CustomerMetrics`` field values, as ``_row_values()`` gives them, with their
+    ``previous`` (lifecycle stage, RFM group), in the order of ``METRICS_FIELDS``; computed column by column,
+    a chunk of customers at a time."""
+    cols = table.columns
+    for start in range(0, len(table), ROW_CHUNK):
+        chunk = slice(start, start + ROW_CHUNK)
+        keys = table.keys[chunk]
+        orders = cols["orders"][chunk]
+        revenue = [_money(value) for value in cols["revenue_decimal"][chunk]]
+        columns = {
+            "key": keys,
+            "user_id": cols["user_id"][chunk],
+            "email": ["" if key.startswith("#") else key for key in keys],
+            "orders": orders.tolist(),
+            "items": cols["items"][chunk].tolist(),
+            "revenue": revenue,
+            "average_order_value": [_money(total / count) for total, count in zip(revenue, orders.tolist())],
+            "first_order_at": cols["first_at"][chunk],
+            "last_order_at": cols["last_at"][chunk],
+            "days_since_last_order": cols["days_since_last_order"][chunk].tolist(),
+            "tenure_days": cols["tenure_days"][chunk].tolist(),
+            "average_days_between_orders": _optional_column(cols["average_days_between_orders"][chunk]),
+            "distinct_products": cols["distinct_products"][chunk].tolist(),
+            "distinct_categories": cols["distinct_categories"][chunk].tolist(),
+            "discount_share": np.asarray(cols["discount_share"][chunk], dtype=float).tolist(),
+            "favourite_category_id": cols["favourite_category_id"][chunk],
+            "recency_score": cols["recency_score"][chunk].tolist(),
+            "frequency_score": cols["frequency_score"][chunk].tolist(),
+            "monetary_score": cols["monetary_score"][chunk].tolist(),
+            "rfm_group": np.asarray(cols["rfm_group"][chunk]).tolist(),
+            "previous_rfm_group": previous[chunk, 1].tolist(),
+            "lifecycle_stage": np.asarray(cols["lifecycle_stage"][chunk]).tolist(),
+            "previous_lifecycle_stage": previous[chunk, 0].tolist(),
+            "is_champion": np.asarray(cols["is_champion"][chunk], dtype=bool).tolist(),
+            "probability_alive": _optional_column(cols["probability_alive"][chunk]),
+            "expected_orders_90d": _optional_column(cols["expected_orders_90d"][chunk]),
+            "expected_orders_365d": _optional_column(cols["expected_orders_365d"][chunk]),
+            "expected_order_value": _optional_column(cols["expected_order_value"][chunk], _money),
+            "predicted_value_365d": _optional_column(cols["predicted_value_365d"][chunk], _money),
+            "computed_at": [computed_at] * len(keys),
+            "as_of": [as_of] * len(keys),
+        }
+        yield from zip(*(columns[name] for name in METRICS_FIELDS))
+
+
+def _optional_column(values, convert=float):
+    """``_optional()`` of each of ``values``, a float array."""
+    values = np.asarray(values, dtype=float)
+    missing = np.isnan(values)
+    return [None if absent else convert(value) for value, absent in zip(values.tolist(), missing.tolist())]
+
+
+def _insert_metrics(names, rows):
+    """Insert ``CustomerMetrics`` rows given as tuples of the values of the fields ``names`` (attribute names).
 
     On PostgreSQL with psycopg 3 the rows are streamed with COPY, about five times faster than
     ``bulk_create`` (most of whose time goes into preparing each model instance); elsewhere they are
     written with ``bulk_create`` in batches of BATCH_SIZE.
     """
     connection = connections[CustomerMetrics.objects.db]
-    fields = [field for field in CustomerMetrics._meta.concrete_fields if not field.primary_key]
     with connection.cursor() as cursor:
         copy = getattr(cursor.cursor, "copy", None) if connection.vendor == "postgresql" else None
         if copy is not None:
-            columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-            table = connection.ops.quote_name(CustomerMetrics._meta.db_table)
+            opts = CustomerMetrics._meta
+            columns = ", ".join(connection.ops.quote_name(opts.get_field(name).column) for name in names)
+            table = connection.ops.quote_name(opts.db_table)
             with copy(f"COPY {table} ({columns}) FROM STDIN") as stream:
                 for values in rows:
-                    stream.write_row([values[field.attname] for field in fields])
+                    stream.write_row(values)
             return
     batch = []
     for values in rows:
-        batch.append(CustomerMetrics(**values))
+        batch.append(CustomerMetrics(**dict(zip(names, values))))
         if len(batch) == champions_settings.BATCH_SIZE:
             CustomerMetrics.objects.bulk_create(batch)
             batch = []
@@ -693,13 +787,15 @@ def _insert_metrics(rows):
 
 
 def _record_run(run, table, context, as_of):
-    eligible = eligible_orders(until=as_of)
+    # Both diagnostic counts in one pass over the orders.
+    counts = Order.objects.filter(date_placed__lte=as_of).aggregate(
+        eligible=Count("pk", filter=eligible_order_filter(until=as_of)),
+        other_currencies=Count("pk", filter=~Q(currency=context["currency"])),
+    )
     run.customers = len(table)
     run.orders_counted = int(table.columns["orders"].sum())
-    run.orders_without_customer = eligible.count() - run.orders_counted
-    run.orders_in_other_currencies = (
-        Order.objects.filter(date_placed__lte=as_of).exclude(currency=context["currency"]).count()
-    )
+    run.orders_without_customer = counts["eligible"] - run.orders_counted
+    run.orders_in_other_currencies = counts["other_currencies"]
     run.model_fitted = context["model"] is not None
     run.model_message = context["model_message"]
     run.context = context
@@ -726,10 +822,23 @@ def update_customer(key, user_id=None, as_of=None):
     as_of = as_of or timezone.now()
     existing = CustomerMetrics.objects.filter(key=key).first()
     user_ids = {uid for uid in (user_id, existing and existing.user_id) if uid}
-    # The customer's orders, found through indexes: their accounts' orders and the guest orders
-    # placed with their e-mail (the index of migration 0002).
+    postgresql = connections[Order.objects.db].vendor == "postgresql"
+    # The customer's orders, found through indexes: those of the account that ordered, of the account
+    # the row was linked to and of every other account with the customer's e-mail (the index of
+    # migration 0006), and the guest orders placed with that e-mail (the index of migration 0002).
     theirs = Q(user_id__in=user_ids) | Q(user__isnull=True, guest_key=key)
-    if connections[Order.objects.db].vendor == "postgresql":
+    if not key.startswith(USER_KEY_PREFIX):
+        User = Order._meta.get_field("user").related_model
+        accounts = User.objects.annotate(email_key=user_email_expression()).filter(email_key=key).values("pk")
+        if postgresql:
+            from django.contrib.postgres.expressions import ArraySubquery
+
+            # An array computed once, which the index on the order's user can look up; an IN (subquery)
+            # beside an OR would be tested against every order.
+            theirs |= Q(_EqualsAny("user_id", ArraySubquery(accounts)))
+        else:
+            theirs |= Q(user_id__in=accounts)
+    if postgresql:
         table = _one_customer_postgresql(eligible_orders(until=as_of), theirs, key)
     else:
         orders = (

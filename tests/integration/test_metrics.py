@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from oscar_champions import rfm
-from oscar_champions.metrics import refresh_metrics, update_customer
+from oscar_champions.metrics import METRICS_FIELDS, refresh_metrics, update_customer
 from oscar_champions.models import CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, as_datetime, place_order
 
@@ -196,6 +196,34 @@ def test_incremental_update_equals_the_full_refresh(django_assert_max_num_querie
                   "days_since_last_order", "tenure_days", "average_days_between_orders", "user_id", "items",
                   "discount_share"):
         assert getattr(incremental, field) == getattr(full, field), field
+
+
+def test_incremental_update_finds_every_account_with_the_customers_email(django_assert_max_num_queries):
+    # Three accounts share an e-mail: one customer, whose row is linked to one of them.
+    accounts = [CustomerFactory(email=email) for email in ("ana@example.com", " ANA@example.com", "Ana@Example.com")]
+    for n, account in enumerate(accounts):
+        place_order(user=account, total=f"{30 + 10 * n}.00", placed=days_ago(200 - 50 * n))
+    refresh_metrics(as_of=AS_OF)
+    assert metrics("ana@example.com").orders == 3
+
+    # An account other than the row's orders: the update must still count the third account's orders.
+    ordering = next(account for account in accounts if account.pk != metrics("ana@example.com").user_id)
+    place_order(user=ordering, total="25.00", placed=days_ago(3))
+    with django_assert_max_num_queries(9):
+        incremental = update_customer("ana@example.com", user_id=ordering.pk, as_of=AS_OF)
+
+    refresh_metrics(as_of=AS_OF)
+    full = metrics("ana@example.com")
+    assert full.orders == 4
+    # The figures of the customer's own orders (the scores depend on the whole base's thresholds).
+    for field in ("orders", "revenue", "average_order_value", "first_order_at", "last_order_at", "user_id",
+                  "days_since_last_order", "tenure_days", "average_days_between_orders", "items"):
+        assert getattr(incremental, field) == getattr(full, field), field
+
+
+def test_the_refresh_writes_every_field_of_the_metrics():
+    written = {field.attname for field in CustomerMetrics._meta.concrete_fields if not field.primary_key}
+    assert set(METRICS_FIELDS) == written and len(METRICS_FIELDS) == len(written)
 
 
 def test_incremental_update_removes_a_customer_whose_orders_were_all_cancelled():
