@@ -809,6 +809,28 @@ def latest_run():
     return RefreshRun.objects.filter(status=RefreshRun.Status.SUCCEEDED).order_by("-started_at").first()
 
 
+def customer_order_filter(key, user_ids=()):
+    """A ``Q`` on orders annotated with ``guest_key`` (``guest_email_expression()``) that selects the
+    orders of the customer ``key``, found through indexes.
+
+    Those are the orders of the accounts ``user_ids``, of every other account with the customer's
+    e-mail (the index of migration 0006), and the guest orders placed with that e-mail (the index of
+    migration 0002).
+    """
+    theirs = Q(user_id__in=set(user_ids)) | Q(user__isnull=True, guest_key=key)
+    if key.startswith(USER_KEY_PREFIX):
+        return theirs
+    User = Order._meta.get_field("user").related_model
+    accounts = User.objects.annotate(email_key=user_email_expression()).filter(email_key=key).values("pk")
+    if connections[Order.objects.db].vendor == "postgresql":
+        from django.contrib.postgres.expressions import ArraySubquery
+
+        # An array computed once, which the index on the order's user can look up; an IN (subquery)
+        # beside an OR would be tested against every order.
+        return theirs | Q(_EqualsAny("user_id", ArraySubquery(accounts)))
+    return theirs | Q(user_id__in=accounts)
+
+
 def update_customer(key, user_id=None, as_of=None):
     """Recompute one customer's row from their orders, scored like the last full refresh.
 
@@ -823,21 +845,7 @@ def update_customer(key, user_id=None, as_of=None):
     existing = CustomerMetrics.objects.filter(key=key).first()
     user_ids = {uid for uid in (user_id, existing and existing.user_id) if uid}
     postgresql = connections[Order.objects.db].vendor == "postgresql"
-    # The customer's orders, found through indexes: those of the account that ordered, of the account
-    # the row was linked to and of every other account with the customer's e-mail (the index of
-    # migration 0006), and the guest orders placed with that e-mail (the index of migration 0002).
-    theirs = Q(user_id__in=user_ids) | Q(user__isnull=True, guest_key=key)
-    if not key.startswith(USER_KEY_PREFIX):
-        User = Order._meta.get_field("user").related_model
-        accounts = User.objects.annotate(email_key=user_email_expression()).filter(email_key=key).values("pk")
-        if postgresql:
-            from django.contrib.postgres.expressions import ArraySubquery
-
-            # An array computed once, which the index on the order's user can look up; an IN (subquery)
-            # beside an OR would be tested against every order.
-            theirs |= Q(_EqualsAny("user_id", ArraySubquery(accounts)))
-        else:
-            theirs |= Q(user_id__in=accounts)
+    theirs = customer_order_filter(key, user_ids)
     if postgresql:
         table = _one_customer_postgresql(eligible_orders(until=as_of), theirs, key)
     else:

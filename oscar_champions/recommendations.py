@@ -11,6 +11,7 @@ customer and product until the next refresh or the customer's next order.
 import hashlib
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections import defaultdict
 
 from django.core.cache import cache
@@ -256,7 +257,7 @@ def _run(parts):
     return list(first.union(*rest, all=True)) if rest else list(first)
 
 
-class RecommendationStrategy:
+class RecommendationStrategy(ABC):
     """Ranks product ids for a customer; a shop plugs its own in with the RECOMMENDATION_STRATEGY setting.
 
     ``recommend(user)`` returns up to ``CANDIDATES`` product ids, best first, for a signed-in user or
@@ -265,8 +266,9 @@ class RecommendationStrategy:
     not available to buy.
     """
 
+    @abstractmethod
     def recommend(self, user):
-        raise NotImplementedError
+        """Product ids for ``user`` (or ``None``), best first."""
 
 
 class PersonalPicks(RecommendationStrategy):

@@ -34,14 +34,11 @@ class ChampionsDashboardConfig(OscarDashboardConfig):
             path("segments/<int:pk>/delete/", views.SegmentDeleteView.as_view(), name="champions-segment-delete"),
             path("segments/<int:pk>/export/", views.SegmentExportView.as_view(), name="champions-segment-export"),
             path("customers/<int:pk>/", views.CustomerCardView.as_view(), name="champions-customer"),
-            # One name for both targets, so a page links with stage=... or pk=... alike.
             path(
                 "segments/<int:pk>/offer/", offer_views.SegmentOfferCreateView.as_view(), name="champions-segment-offer"
             ),
             path(
-                "stages/<str:stage>/offer/",
-                offer_views.SegmentOfferCreateView.as_view(),
-                name="champions-segment-offer",
+                "stages/<str:stage>/offer/", offer_views.SegmentOfferCreateView.as_view(), name="champions-stage-offer"
             ),
             path("report/", report_views.BestCustomersReportView.as_view(), name="champions-report"),
             path("report/csv/", report_views.BestCustomersReportCSVView.as_view(), name="champions-report-csv"),

@@ -7,6 +7,7 @@ from oscar.core.loading import get_class
 from oscar.templatetags.currency_filters import currency
 
 from oscar_champions.models import CustomerMetrics
+from oscar_champions.templatetags.champions_dashboard_tags import percent
 
 DashboardTable = get_class("dashboard.tables", "DashboardTable")
 
@@ -23,7 +24,7 @@ class DateColumn(Column):
 
 class PercentColumn(Column):
     def render(self, value):
-        return formats.number_format(value * 100, 0) + " %"
+        return percent(value)
 
 
 class MembersTable(DashboardTable):

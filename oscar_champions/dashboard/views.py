@@ -3,10 +3,9 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
-from django.db.models import Q
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -21,7 +20,7 @@ from oscar_champions.dashboard.forms import PeriodForm, SavedSegmentForm
 from oscar_champions.dashboard.tables import MembersTable
 from oscar_champions.exports import csv_response, export_filename
 from oscar_champions.filters import customer_filter, segment_filter, segments_containing, stored_filters
-from oscar_champions.metrics import latest_run
+from oscar_champions.metrics import customer_order_filter, latest_run
 from oscar_champions.models import CustomerMetrics, RefreshRun, SavedSegment, SegmentSnapshot
 from oscar_champions.rfm import RFM_GROUP_ACTIONS, RFMGroup
 from oscar_champions.segments import STAGE_ACTIONS, STAGE_DEFINITIONS, LifecycleStage
@@ -53,14 +52,6 @@ def period_kpis(start, end, run):
     return figures
 
 
-def offer_url(**kwargs):
-    """The page that creates an offer for a segment, when the storefront's offers are installed."""
-    try:
-        return reverse("champions-dashboard:champions-segment-offer", kwargs=kwargs)
-    except NoReverseMatch:
-        return ""
-
-
 class OverviewView(TemplateView):
     """KPIs for a period, the segments with what to do about each, movements and the model's status."""
 
@@ -81,7 +72,7 @@ class OverviewView(TemplateView):
         ]
         context["stages"] = kpis.segment_distribution(SegmentSnapshot.Dimension.LIFECYCLE, run)
         for row in context["stages"]:
-            row["offer_url"] = offer_url(stage=row["segment"])
+            row["offer_url"] = reverse("champions-dashboard:champions-stage-offer", kwargs={"stage": row["segment"]})
         context["rfm_groups"] = kpis.segment_distribution(SegmentSnapshot.Dimension.RFM, run)
         context["heat_map"] = kpis.rfm_heat_map()
         context["movements"] = kpis.segment_movements(run)
@@ -210,7 +201,7 @@ class SegmentDetailView(MembersMixin, DetailView):
         context["conditions"] = describe_conditions(filterset)
         if filterset.is_valid():
             context["members"] = self.members_table(filterset.qs)
-        context["offer_url"] = offer_url(pk=self.object.pk)
+        context["offer_url"] = reverse("champions-dashboard:champions-segment-offer", kwargs={"pk": self.object.pk})
         return context
 
 
@@ -356,24 +347,17 @@ class CustomerCardView(DetailView):
         context["stage_definition"] = STAGE_DEFINITIONS.get(metrics.lifecycle_stage, "")
         context["stage_action"] = STAGE_ACTIONS.get(metrics.lifecycle_stage, "")
         context["rfm_action"] = RFM_GROUP_ACTIONS.get(metrics.rfm_group, "")
-        context["saved_segments"] = saved_segments_of(metrics)
+        # Of the first 50 saved segments, in one query.
+        context["saved_segments"] = segments_containing(metrics, SavedSegment.objects.all()[:50])
         return context
 
 
 def customer_orders(metrics):
-    """A customer's orders that count, newest first, found through indexes (their account, their guest e-mail)."""
-    found = Q(user__isnull=True, guest_key=metrics.key)
-    if metrics.user_id:
-        found |= Q(user_id=metrics.user_id)
+    """A customer's orders that count, newest first, with their lines."""
     return (
         eligible_orders()
         .annotate(guest_key=guest_email_expression())
-        .filter(found)
+        .filter(customer_order_filter(metrics.key, [metrics.user_id] if metrics.user_id else []))
         .order_by("-date_placed")
         .prefetch_related("lines")
     )
-
-
-def saved_segments_of(metrics, limit=50):
-    """The saved segments (of the first ``limit``) this customer belongs to, in one query."""
-    return segments_containing(metrics, SavedSegment.objects.all()[:limit])

@@ -17,6 +17,7 @@ URL_KWARGS = {
     "champions-customer": {"pk": lambda shop: shop["ana"].pk},
     # Also answers at stages/<stage>/offer/; the segment's URL is the first of the name.
     "champions-segment-offer": {"pk": lambda shop: shop["segment"].pk},
+    "champions-stage-offer": {"stage": lambda shop: "champions"},
 }
 
 
