@@ -7,7 +7,9 @@ thresholds and model of the last full refresh.
 """
 
 import logging
+import threading
 from array import array
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -223,20 +225,32 @@ LEFT JOIN guests ON o.user_id IS NULL AND guests.guest_key = o.guest_key
 WHERE COALESCE(users.customer, guests.customer) IS NOT NULL
 """
 
+#: Each customer's purchases of each product: items and spend.
+CUSTOMER_PRODUCTS_SQL = """
+-- Spend in cents: a bigint sum keeps a few bytes of state per group where a numeric sum keeps ~100,
+-- which is what lets two million groups be hashed in memory (line prices have two decimal places).
+SELECT oc.customer, l.product_id, SUM(l.quantity) AS items, SUM((l.price * 100)::bigint) AS spend
+FROM ({lines}) AS l (order_id, product_id, quantity, price)
+JOIN {order_customer} AS oc ON oc.order_id = l.order_id
+GROUP BY oc.customer, l.product_id
+"""
+
+#: Each customer's key, from their integer id (see ``ORDER_CUSTOMERS_SQL``).
+CUSTOMER_KEYS_SQL = """
+CREATE TEMPORARY TABLE champions_customer_key AS
+SELECT c.customer, COALESCE(u.customer_key, g.guest_key) AS key
+FROM (SELECT DISTINCT customer FROM champions_order_customer) AS c
+LEFT JOIN ({users}) AS u (id, customer_key) ON u.id = c.customer
+LEFT JOIN ({guest_keys}) AS g (id, guest_key) ON g.id = -c.customer
+"""
+
 CUSTOMERS_SQL = """
 WITH {order_customer}, customers AS (
     SELECT customer, MAX(user_id) AS registered_user, COUNT(*) AS n_orders, SUM(revenue) AS total,
            MIN(date_placed) AS first, MAX(date_placed) AS last, {backtest}
            COUNT(*) FILTER (WHERE discounted) AS discounted_orders
     FROM order_customer GROUP BY customer
-), pairs AS MATERIALIZED (
-    -- Spend in cents: a bigint sum keeps a few bytes of state per group where a numeric sum keeps ~100,
-    -- which is what lets two million groups be hashed in memory (line prices have two decimal places).
-    SELECT oc.customer, l.product_id, SUM(l.quantity) AS items, SUM((l.price * 100)::bigint) AS spend
-    FROM ({lines}) AS l (order_id, product_id, quantity, price)
-    JOIN order_customer AS oc ON oc.order_id = l.order_id
-    GROUP BY oc.customer, l.product_id
-), products AS (
+), pairs AS {pairs}, products AS (
     SELECT customer, SUM(items) AS items, COUNT(product_id) AS distinct_products FROM pairs GROUP BY customer
 ), categories AS (
     SELECT pairs.customer, c.category, SUM(pairs.spend) AS spend
@@ -302,11 +316,14 @@ def _customer_orders(orders, where=None):
     )
 
 
-def _customers_sql(order_customer, order_customer_params, key, key_joins, key_params, backtest_cutoff=None):
-    """``CUSTOMERS_SQL`` and its parameters, over the ``order_customer`` rows defined by the SQL given."""
-    lines, line_params = _compiled(
-        Line.objects.values_list("order_id", "product_id", "quantity", "line_price_incl_tax").order_by()
-    )
+def _lines_sql():
+    return _compiled(Line.objects.values_list("order_id", "product_id", "quantity", "line_price_incl_tax").order_by())
+
+
+def _customers_sql(order_customer, order_customer_params, pairs, pairs_params, key, key_joins, key_params,
+                   backtest_cutoff=None):
+    """``CUSTOMERS_SQL`` and its parameters, over the ``order_customer`` rows and customer-product
+    ``pairs`` (like ``CUSTOMER_PRODUCTS_SQL``) defined by the SQL given."""
     # A child product's categories are its parent's, as in ``_aggregate_lines``.
     categories, category_params = _compiled(
         Product.objects.annotate(category=Coalesce("categories", "parent__categories"))
@@ -318,13 +335,13 @@ def _customers_sql(order_customer, order_customer_params, key, key_joins, key_pa
     sql = CUSTOMERS_SQL.format(
         order_customer=order_customer,
         backtest=backtest,
-        lines=lines,
+        pairs=pairs,
         categories=categories,
         key=key,
         backtest_columns="c.cal_orders, c.cal_total, c.cal_first, c.cal_last, c.holdout_orders," if backtest else "",
         key_joins=key_joins,
     )
-    params = [*order_customer_params, *backtest_params, *line_params, *category_params, *key_params]
+    params = [*order_customer_params, *backtest_params, *pairs_params, *category_params, *key_params]
     return sql, params
 
 
@@ -347,10 +364,37 @@ def _tune_for_aggregates(cursor):
     cursor.execute("SET LOCAL jit = off")
 
 
-def aggregate_customers_postgresql(until, backtest_cutoff=None):
-    """PostgreSQL's fast path to ``aggregate_customers(counted_orders(until), counted_lines(until),
-    backtest_cutoff)``: the same table, from two statements. Runs in the caller's transaction."""
+#: The temporary tables ``customer_tables()`` creates.
+CUSTOMER_TABLES = ("champions_order_customer", "champions_customer_product", "champions_customer_key")
+#: The date each database connection of this thread has ``customer_tables()`` open for.
+_open_tables = threading.local()
+
+
+@contextmanager
+def customer_tables(until):
+    """On PostgreSQL, temporary tables of the orders and lines that count up to ``until``, by integer
+    customer id, for the duration of the block:
+
+    * ``champions_order_customer``: each counted order's customer, user, revenue, date and whether it
+      had a discount (``ORDER_CUSTOMERS_SQL``);
+    * ``champions_customer_product``: each customer's items and spend (in cents) per product
+      (``CUSTOMER_PRODUCTS_SQL``);
+    * ``champions_customer_key``: each customer's key (``customer``, ``key``).
+
+    The metrics and the product affinities of a full refresh both read them, so the lines are grouped
+    once: inside a block open for the same ``until``, the tables are reused. Yields ``True``; elsewhere
+    than on PostgreSQL, creates nothing and yields ``False``.
+    """
     connection = connections[Order.objects.db]
+    if connection.vendor != "postgresql":
+        yield False
+        return
+    is_open = getattr(_open_tables, connection.alias, None)
+    if is_open is not None:
+        if is_open != until:
+            raise ValueError("The customer tables are already open for another date.")
+        yield True
+        return
     users, user_params = _compiled(_user_keys())
     orders, order_params = _compiled(_customer_orders(eligible_orders(until=until)))
     # A guest customer's id is one of their orders' ids, negated; only guest orders need to be searched.
@@ -360,32 +404,63 @@ def aggregate_customers_postgresql(until, backtest_cutoff=None):
         .values_list("pk", "guest_key")
         .order_by()
     )
+    lines, line_params = _lines_sql()
+    try:
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            _tune_for_aggregates(cursor)
+            _drop_customer_tables(cursor)
+            cursor.execute(ORDER_CUSTOMERS_SQL.format(users=users, orders=orders), [*user_params, *order_params])
+            # The planner needs the tables' sizes to hash the smaller side of each join.
+            cursor.execute("ANALYZE champions_order_customer")
+            cursor.execute(
+                "CREATE TEMPORARY TABLE champions_customer_product AS "
+                + CUSTOMER_PRODUCTS_SQL.format(lines=lines, order_customer="champions_order_customer"),
+                line_params,
+            )
+            cursor.execute("ANALYZE champions_customer_product")
+            cursor.execute(CUSTOMER_KEYS_SQL.format(users=users, guest_keys=guest_keys), [*user_params, *guest_params])
+            cursor.execute("ANALYZE champions_customer_key")
+        setattr(_open_tables, connection.alias, until)
+        yield True
+    finally:
+        setattr(_open_tables, connection.alias, None)
+        with connection.cursor() as cursor:
+            _drop_customer_tables(cursor)
+
+
+def _drop_customer_tables(cursor):
+    cursor.execute(f"DROP TABLE IF EXISTS {', '.join(CUSTOMER_TABLES)}")
+
+
+def aggregate_customers_postgresql(backtest_cutoff=None):
+    """PostgreSQL's fast path to ``aggregate_customers(counted_orders(until), counted_lines(until),
+    backtest_cutoff)``: the same table, in one statement over the tables of ``customer_tables(until)``,
+    which must be open. Runs in the caller's transaction."""
     sql, params = _customers_sql(
         "order_customer AS NOT MATERIALIZED (SELECT * FROM champions_order_customer)",
         [],
-        key="COALESCE(u.customer_key, g.guest_key)",
-        key_joins=f"LEFT JOIN ({users}) AS u (id, customer_key) ON u.id = c.customer "
-        f"LEFT JOIN ({guest_keys}) AS g (id, guest_key) ON g.id = -c.customer",
-        key_params=[*user_params, *guest_params],
+        "NOT MATERIALIZED (SELECT * FROM champions_customer_product)",
+        [],
+        key="k.key",
+        key_joins="LEFT JOIN champions_customer_key AS k ON k.customer = c.customer",
+        key_params=[],
         backtest_cutoff=backtest_cutoff,
     )
+    connection = connections[Order.objects.db]
     with connection.cursor() as cursor:
         _tune_for_aggregates(cursor)
-        cursor.execute("DROP TABLE IF EXISTS champions_order_customer")
-        cursor.execute(ORDER_CUSTOMERS_SQL.format(users=users, orders=orders), [*user_params, *order_params])
-        # The planner needs the table's size to hash the orders rather than the lines.
-        cursor.execute("ANALYZE champions_order_customer")
-    try:
-        with connection.chunked_cursor() as cursor:
-            cursor.execute(sql, params)
-            return _table_from_cursor(_fetch(cursor), backtest_cutoff)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE IF EXISTS champions_order_customer")
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        return _table_from_cursor(_fetch(cursor), backtest_cutoff)
+
+
+def _chunks(cursor, size=10000):
+    while rows := cursor.fetchmany(size):
+        yield rows
 
 
 def _fetch(cursor, size=10000):
-    while rows := cursor.fetchmany(size):
+    for rows in _chunks(cursor, size):
         yield from rows
 
 
@@ -393,10 +468,13 @@ def _one_customer_postgresql(orders, theirs, key):
     """The table of the customer ``key``, whose orders are those of ``orders`` (eligible ones) that pass
     ``theirs``, in one statement."""
     orders, order_params = _compiled(_customer_orders(orders, theirs))
+    lines, line_params = _lines_sql()
     sql, params = _customers_sql(
         f"order_customer AS (SELECT o.id AS order_id, 0 AS customer, o.user_id, o.revenue, o.date_placed, "
         f"o.discounted FROM ({orders}) AS o (id, user_id, guest_key, revenue, date_placed, discounted))",
         order_params,
+        f"({CUSTOMER_PRODUCTS_SQL.format(lines=lines, order_customer='order_customer')})",
+        line_params,
         key="%s",
         key_joins="",
         key_params=[key],
@@ -628,8 +706,8 @@ def aggregate_all_customers(as_of, backtest_cutoff=None):
     """Every customer's aggregates as of ``as_of``: on PostgreSQL by its fast path, elsewhere with
     ``aggregate_customers()``."""
     if connections[Order.objects.db].vendor == "postgresql":
-        with transaction.atomic(using=Order.objects.db):
-            return aggregate_customers_postgresql(as_of, backtest_cutoff)
+        with customer_tables(as_of), transaction.atomic(using=Order.objects.db):
+            return aggregate_customers_postgresql(backtest_cutoff)
     return aggregate_customers(counted_orders(until=as_of), counted_lines(until=as_of), backtest_cutoff=backtest_cutoff)
 
 
@@ -643,7 +721,7 @@ def _replace_metrics(table, run, as_of):
     # Each customer's (lifecycle stage, RFM group) of the last refresh, ("", "") for a new customer.
     before = np.array([previous.get(key, 0) for key in table.keys], dtype=np.int64)
     previous_pairs = np.array([("", ""), *previous.pairs], dtype=object).reshape(-1, 2)
-    _insert_metrics(METRICS_FIELDS, _rows(table, as_of, computed_at, previous_pairs[before]))
+    insert_rows(CustomerMetrics, METRICS_FIELDS, _rows(table, as_of, computed_at, previous_pairs[before]))
 
     for dimension, column, position in (
         (SegmentSnapshot.Dimension.LIFECYCLE, "lifecycle_stage", 0),
@@ -759,18 +837,18 @@ def _optional_column(values, convert=float):
     return [None if absent else convert(value) for value, absent in zip(values.tolist(), missing.tolist())]
 
 
-def _insert_metrics(names, rows):
-    """Insert ``CustomerMetrics`` rows given as tuples of the values of the fields ``names`` (attribute names).
+def insert_rows(model, names, rows):
+    """Insert rows of ``model`` given as tuples of the values of the fields ``names`` (attribute names).
 
     On PostgreSQL with psycopg 3 the rows are streamed with COPY, about five times faster than
     ``bulk_create`` (most of whose time goes into preparing each model instance); elsewhere they are
     written with ``bulk_create`` in batches of BATCH_SIZE.
     """
-    connection = connections[CustomerMetrics.objects.db]
+    connection = connections[model.objects.db]
     with connection.cursor() as cursor:
         copy = getattr(cursor.cursor, "copy", None) if connection.vendor == "postgresql" else None
         if copy is not None:
-            opts = CustomerMetrics._meta
+            opts = model._meta
             columns = ", ".join(connection.ops.quote_name(opts.get_field(name).column) for name in names)
             table = connection.ops.quote_name(opts.db_table)
             with copy(f"COPY {table} ({columns}) FROM STDIN") as stream:
@@ -779,11 +857,56 @@ def _insert_metrics(names, rows):
             return
     batch = []
     for values in rows:
-        batch.append(CustomerMetrics(**dict(zip(names, values))))
+        batch.append(model(**dict(zip(names, values))))
         if len(batch) == champions_settings.BATCH_SIZE:
-            CustomerMetrics.objects.bulk_create(batch)
+            model.objects.bulk_create(batch)
             batch = []
-    CustomerMetrics.objects.bulk_create(batch)
+    model.objects.bulk_create(batch)
+
+
+def integer_columns(cursor, sql, params, count):
+    """The rows of ``sql``, ``count`` integer columns that are never null, as ``count`` int64 arrays.
+
+    On PostgreSQL with psycopg 3 the rows come through a binary COPY, whose rows of fixed size NumPy
+    reads in bulk; elsewhere through the cursor, a chunk at a time.
+    """
+    copy = getattr(cursor.cursor, "copy", None) if cursor.db.vendor == "postgresql" else None
+    if copy is None:
+        cursor.execute(sql, params)
+        chunks = [np.array(rows, dtype=np.int64).reshape(-1, count) for rows in _chunks(cursor)]
+        rows = np.concatenate(chunks) if chunks else np.zeros((0, count), dtype=np.int64)
+        return [rows[:, i].copy() for i in range(count)]
+    # Each row: the number of fields, then each field's size and big-endian value.
+    fields = [(f"{kind}{i}", code) for i in range(count) for kind, code in (("size", ">i4"), ("value", ">i8"))]
+    row = np.dtype([("fields", ">i2"), *fields])
+    casts = ", ".join(f"CAST(c{i} AS bigint)" for i in range(count))
+    names = ", ".join(f"c{i}" for i in range(count))
+    chunks, pending = [], bytearray()
+    with copy(f"COPY (SELECT {casts} FROM ({sql}) AS rows ({names})) TO STDOUT (FORMAT BINARY)", params) as stream:
+        # The driver hands over one row at a time: they are gathered a megabyte at a time, and read in bulk.
+        for block in stream:
+            pending += block
+            if len(pending) >= 1 << 20:
+                chunks.append(_binary_rows(pending, row, first=not chunks))
+        chunks.append(_binary_rows(pending, row, first=not chunks))
+    if pending != b"\xff\xff":  # the trailer
+        raise ValueError("Unexpected end of PostgreSQL's binary COPY.")
+    rows = np.concatenate(chunks)
+    if (rows["fields"] != count).any() or any((rows[f"size{i}"] != 8).any() for i in range(count)):
+        raise ValueError("Integer columns expected, without nulls.")
+    return [rows[f"value{i}"].astype(np.int64) for i in range(count)]
+
+
+def _binary_rows(pending, row, first):
+    """The whole rows at the start of ``pending`` (a bytearray of binary COPY data), as a record array of
+    ``row``; they are removed from ``pending``. The ``first`` data starts with the header."""
+    if first:
+        # The signature (11 bytes), flags (4) and the length of a header extension (4).
+        del pending[: 19 + int.from_bytes(pending[15:19], "big")]
+    whole = len(pending) // row.itemsize * row.itemsize
+    rows = np.frombuffer(bytes(pending[:whole]), dtype=row)
+    del pending[:whole]
+    return rows
 
 
 def _record_run(run, table, context, as_of):

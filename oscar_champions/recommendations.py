@@ -1,7 +1,8 @@
 """Product recommendations: co-purchase affinities and bestseller lists computed by the refresh, and the
 strategies that turn them into a customer's picks.
 
-The refresh (``refresh_affinities``) stores, in a few set-based SQL statements, each product's most
+The refresh (``refresh_affinities``) gathers the distinct purchases in the database, counts them with
+NumPy and SciPy (one sparse matrix product for every pair of products) and stores each product's most
 related products (``ProductAffinity``) and the bestseller lists (``ProductRanking``). The storefront
 then needs one query to rank a customer's candidates (``PersonalPicks``, ``BoughtTogether``) and one to
 load the products ready for Oscar's templates (``load_products``); the ranked ids are cached per
@@ -14,15 +15,18 @@ import uuid
 from abc import ABC, abstractmethod
 from collections import defaultdict
 
+import numpy as np
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Exists, F, FloatField, IntegerField, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils.module_loading import import_string
 from oscar.core.loading import get_model
+from scipy import sparse
 
 from oscar_champions.conf import champions_settings
 from oscar_champions.customers import counted_lines, eligible_orders, guest_email_expression, user_key
+from oscar_champions.metrics import customer_tables, insert_rows, integer_columns
 from oscar_champions.models import CustomerMetrics, ProductAffinity, ProductRanking
 
 Line = get_model("order", "Line")
@@ -49,17 +53,108 @@ def _sql(queryset):
     return queryset.query.get_compiler(using=queryset.db).as_sql()
 
 
-def _purchases_sql(until=None):
-    """Distinct (customer, product) pairs of the counted lines; a variant counts as its parent."""
-    purchases = (
-        counted_lines(until=until)
-        .filter(product__isnull=False)
-        .annotate(item=Coalesce("product__parent_id", "product_id"))
-        .values("customer_key", "item")
-        .distinct()
-        .order_by()
+def _purchases(cursor, until, on_postgresql):
+    """The distinct purchases of the counted lines, a variant counting as its parent: arrays of integer
+    ``customers`` and ``items`` (the product ids), and the customers who are champions.
+
+    On PostgreSQL they are read from the tables of ``customer_tables()``, which must be open; elsewhere
+    from ``counted_lines()``, customers numbered by their key.
+    """
+    qn = connection.ops.quote_name
+    metrics, product = CustomerMetrics._meta.db_table, Product._meta.db_table
+    if on_postgresql:
+        customers, items = integer_columns(cursor, f"""
+            SELECT cp.customer, COALESCE(p.parent_id, cp.product_id)
+            FROM champions_customer_product cp JOIN {product} p ON p.id = cp.product_id
+        """, [], 2)
+        (champions,) = integer_columns(cursor, f"""
+            SELECT k.customer FROM champions_customer_key k JOIN {metrics} m ON m.{qn("key")} = k.{qn("key")}
+            WHERE m.is_champion
+        """, [], 1)
+    else:
+        purchases = (
+            counted_lines(until=until)
+            .filter(product__isnull=False)
+            .annotate(item=Coalesce("product__parent_id", "product_id"))
+            .values("customer_key", "item")
+            .distinct()
+            .order_by()
+        )
+        sql, params = _sql(purchases)
+        customers, items, champion = integer_columns(cursor, f"""
+            SELECT DENSE_RANK() OVER (ORDER BY p.customer_key), p.item, CASE WHEN m.is_champion THEN 1 ELSE 0 END
+            FROM ({sql}) p LEFT JOIN {metrics} m ON m.{qn("key")} = p.customer_key
+        """, params, 3)
+        champions = customers[champion == 1]
+    if not len(items):
+        return items, items, champions
+    # A customer who bought two variants of a product bought the product once.
+    products, item_index = np.unique(items, return_inverse=True)
+    pairs = np.unique(customers * len(products) + item_index)
+    return pairs // len(products), products[pairs % len(products)], np.unique(champions)
+
+
+def _positions(groups):
+    """The 1-based position of each row within its group; rows of a group are consecutive."""
+    if not len(groups):
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    return np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)])) + 1
+
+
+def related_products(customers, items, minimum, per_product):
+    """Each product's most related products, from the purchases (``customers[i]`` bought ``items[i]``,
+    each pair once), as arrays ``product, related, score, together, rank``.
+
+    ``together`` is how many customers bought both products, at least ``minimum``; ``score`` their
+    cosine similarity; each product keeps its ``per_product`` best, ranked by score, then customers,
+    then the related product's id. The pairs are counted with one sparse matrix product.
+    """
+    products, item_index = np.unique(items, return_inverse=True)
+    _, customer_index = np.unique(customers, return_inverse=True)
+    bought = sparse.csr_matrix(
+        (np.ones(len(items), dtype=np.int32), (customer_index, item_index)),
+        shape=(customer_index.max(initial=-1) + 1, len(products)),
     )
-    return _sql(purchases)
+    buyers = np.bincount(item_index, minlength=len(products))
+    pairs = (bought.T @ bought).tocoo()
+    # Each unordered pair once (the matrix is symmetric), then both ways.
+    kept = (pairs.row < pairs.col) & (pairs.data >= minimum)
+    first, second, together = pairs.row[kept], pairs.col[kept], pairs.data[kept].astype(np.int64)
+    score = together / np.sqrt(buyers[first].astype(float) * buyers[second])
+    product = products[np.concatenate((first, second))]
+    related = products[np.concatenate((second, first))]
+    together, score = np.concatenate((together, together)), np.concatenate((score, score))
+    order = np.lexsort((related, -together, -score, product))
+    product, related, together, score = product[order], related[order], together[order], score[order]
+    rank = _positions(product)
+    best = rank <= per_product
+    return product[best], related[best], score[best], together[best], rank[best]
+
+
+def bestseller_lists(customers, items, champions, category_items, size=RANKING_SIZE):
+    """The bestseller lists, by distinct buyers, from the purchases (as for ``related_products``): rows
+    ``(kind, category id, product id, customers, rank)`` of the whole shop, of the ``champions`` (an
+    array of customers) and of each category, the ``size`` first of each, more buyers first, then the
+    lower product id. ``category_items`` is a pair of arrays: each category and a product in it (or in
+    one of its subcategories)."""
+    products, buyers = np.unique(items, return_counts=True)
+    favourites, fans = np.unique(items[np.isin(customers, champions)], return_counts=True)
+    categories, members = category_items
+    known = np.isin(members, products)
+    categories, members = categories[known], members[known]
+    lists = [
+        (ProductRanking.Kind.BESTSELLERS, np.full(len(products), -1), products, buyers),
+        (ProductRanking.Kind.CHAMPIONS, np.full(len(favourites), -1), favourites, fans),
+        (ProductRanking.Kind.CATEGORY, categories, members, buyers[np.searchsorted(products, members)]),
+    ]
+    for kind, category, product, count in lists:
+        order = np.lexsort((product, -count, category))
+        category, product, count = category[order], product[order], count[order]
+        rank = _positions(category)
+        for row in zip(category.tolist(), product.tolist(), count.tolist(), rank.tolist()):
+            if row[3] <= size:
+                yield (kind.value, None if row[0] < 0 else row[0], *row[1:])
 
 
 def refresh_affinities(as_of=None, progress=None):
@@ -69,88 +164,34 @@ def refresh_affinities(as_of=None, progress=None):
     the cosine similarity of the products' buyers, ``together / sqrt(buyers_a * buyers_b)``: a pair of
     bestsellers needs many more shared buyers than a pair of niche products to score as high. Pairs
     bought by fewer than ``AFFINITY_MIN_CUSTOMERS`` customers are ignored; each product keeps its best
-    ``AFFINITIES_PER_PRODUCT``. Everything runs as INSERT ... SELECT statements inside the database,
-    and the tables are replaced in one transaction, so the storefront never sees a half-written list.
+    ``AFFINITIES_PER_PRODUCT`` (see ``related_products``). The distinct purchases are gathered in the
+    database and counted with NumPy and SciPy; the tables are replaced in one transaction, so the
+    storefront never sees a half-written list.
     """
     started = time.monotonic()
-    purchases, params = _purchases_sql(until=as_of)
-    affinity = ProductAffinity._meta.db_table
-    ranking = ProductRanking._meta.db_table
-    product_category = ProductCategory._meta.db_table
     category = Category._meta.db_table
-    metrics = CustomerMetrics._meta.db_table
-    qn = connection.ops.quote_name
-
-    # Each unordered pair is counted once (a < b) and then written in both directions: half the join.
-    affinities = f"""
-        INSERT INTO {affinity} (product_id, related_id, score, customers, {qn("rank")})
-        WITH buyers AS (SELECT item, COUNT(*) AS n FROM purchases GROUP BY item),
-        pairs AS (
-            SELECT a.item AS first, b.item AS second, COUNT(*) AS together
-            FROM purchases a JOIN purchases b ON a.customer_key = b.customer_key AND a.item < b.item
-            GROUP BY a.item, b.item
-            HAVING COUNT(*) >= %s
-        ),
-        scored AS (
-            SELECT p.first AS product_id, p.second AS related_id, p.together,
-                   p.together / SQRT(1.0 * fa.n * fb.n) AS score
-            FROM pairs p JOIN buyers fa ON fa.item = p.first JOIN buyers fb ON fb.item = p.second
-        ),
-        both_ways AS (
-            SELECT product_id, related_id, together, score FROM scored
-            UNION ALL
-            SELECT related_id, product_id, together, score FROM scored
-        ),
-        ranked AS (
-            SELECT product_id, related_id, together, score,
-                   ROW_NUMBER() OVER (
-                       PARTITION BY product_id ORDER BY score DESC, together DESC, related_id
-                   ) AS position
-            FROM both_ways
-        )
-        SELECT product_id, related_id, score, together, position FROM ranked WHERE position <= %s
+    # Each category with its subcategories' products (treebeard's materialised paths: an ancestor's
+    # path prefixes its descendants').
+    category_items = f"""
+        SELECT DISTINCT ancestor.id, pc.product_id FROM {ProductCategory._meta.db_table} pc
+        JOIN {category} own ON own.id = pc.category_id JOIN {category} ancestor ON own.path LIKE ancestor.path || '%%'
     """
-    # Bestsellers by distinct buyers: the whole shop, the champions, and each category with its
-    # subcategories (treebeard's materialised paths: an ancestor's path prefixes its descendants').
-    rankings = f"""
-        INSERT INTO {ranking} (kind, category_id, product_id, customers, {qn("rank")})
-        WITH counted AS (
-            SELECT 'bestsellers' AS kind, CAST(NULL AS INTEGER) AS category_id, item, COUNT(*) AS customers
-            FROM purchases GROUP BY item
-            UNION ALL
-            SELECT 'champions', CAST(NULL AS INTEGER), p.item, COUNT(*)
-            FROM purchases p JOIN {metrics} m ON m.{qn("key")} = p.customer_key AND m.is_champion
-            GROUP BY p.item
-            UNION ALL
-            SELECT 'category', ancestor.id, p.item, COUNT(*)
-            FROM purchases p
-            JOIN {product_category} pc ON pc.product_id = p.item
-            JOIN {category} own ON own.id = pc.category_id
-            JOIN {category} ancestor ON own.path LIKE ancestor.path || '%%'
-            GROUP BY ancestor.id, p.item
-        ),
-        ranked AS (
-            SELECT kind, category_id, item, customers,
-                   ROW_NUMBER() OVER (PARTITION BY kind, category_id ORDER BY customers DESC, item) AS position
-            FROM counted
-        )
-        SELECT kind, category_id, item, customers, position FROM ranked WHERE position <= %s
-    """
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Both statements read the purchases: gathered once, into a table that lives as long as the
-        # transaction.
-        cursor.execute("DROP TABLE IF EXISTS purchases")
-        cursor.execute(f"CREATE TEMPORARY TABLE purchases AS {purchases}", params)
+    with customer_tables(as_of) as on_postgresql, transaction.atomic(), connection.cursor() as cursor:
+        customers, items, champions = _purchases(cursor, as_of, on_postgresql)
         # Neither table has dependants or signals, so these are single DELETE statements.
         ProductAffinity.objects.all().delete()
         ProductRanking.objects.all().delete()
-        cursor.execute(
-            affinities, [champions_settings.AFFINITY_MIN_CUSTOMERS, champions_settings.AFFINITIES_PER_PRODUCT]
+        related = related_products(
+            customers, items, champions_settings.AFFINITY_MIN_CUSTOMERS, champions_settings.AFFINITIES_PER_PRODUCT
         )
+        insert_rows(ProductAffinity, ("product_id", "related_id", "score", "customers", "rank"),
+                    zip(*(column.tolist() for column in related)))
         if progress:
             progress(f"Product affinities computed in {time.monotonic() - started:.1f} s.")
-        cursor.execute(rankings, [RANKING_SIZE])
-        cursor.execute("DROP TABLE purchases")
+        insert_rows(
+            ProductRanking, ("kind", "category_id", "product_id", "customers", "rank"),
+            bestseller_lists(customers, items, champions, integer_columns(cursor, category_items, [], 2)),
+        )
         transaction.on_commit(invalidate_storefront)
     elapsed = time.monotonic() - started
     if progress:

@@ -2,10 +2,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from oscar_champions import rfm
-from oscar_champions.metrics import METRICS_FIELDS, refresh_metrics, update_customer
+from oscar_champions.metrics import METRICS_FIELDS, integer_columns, refresh_metrics, update_customer
 from oscar_champions.models import CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, as_datetime, place_order
 
@@ -234,3 +235,23 @@ def test_incremental_update_removes_a_customer_whose_orders_were_all_cancelled()
     order.save()
     assert update_customer("ana@example.com", user_id=ana.pk, as_of=AS_OF) is None
     assert not CustomerMetrics.objects.exists()
+
+
+@pytest.mark.parametrize("rows", [0, 3, 150_000])
+def test_integer_columns_reads_every_row(rows):
+    # On PostgreSQL through a binary COPY: 150,000 rows are several megabytes, read in more than one chunk.
+    sql = (
+        "WITH RECURSIVE numbers (n) AS (SELECT 1 WHERE %s > 0 UNION ALL SELECT n + 1 FROM numbers WHERE n < %s) "
+        "SELECT n, -n * CAST(1000000000 AS BIGINT) FROM numbers"
+    )
+    with connection.cursor() as cursor:
+        first, second = integer_columns(cursor, sql, [rows, rows], 2)
+    assert first.tolist() == list(range(1, rows + 1))
+    assert second.tolist() == [-n * 1_000_000_000 for n in range(1, rows + 1)]
+
+
+def test_integer_columns_refuses_nulls():
+    if connection.vendor != "postgresql":
+        pytest.skip("the binary COPY is PostgreSQL's")
+    with connection.cursor() as cursor, pytest.raises(ValueError):
+        integer_columns(cursor, "SELECT NULL::bigint", [], 1)
