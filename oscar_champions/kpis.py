@@ -14,6 +14,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import numpy as np
+from django.db import connections
 from django.db.models import Count, F, Max, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -77,26 +78,15 @@ def past_base_figures(moments):
 
     The model's predictions of a past date are not known, so ``average_predicted_value`` is ``None``.
     """
-    per_customer = {}
-    for i, moment in enumerate(moments):
-        before = Q(date_placed__lte=moment)
-        per_customer |= {
-            f"orders_{i}": Count("id", filter=before),
-            f"revenue_{i}": Sum("revenue", filter=before),
-            f"span_{i}": Max("date_placed", filter=before) - Min("date_placed", filter=before),
-        }
-    grouped = counted_orders(until=max(moments)).order_by().values("customer_key").annotate(**per_customer)
-    totals = {}
-    for i in range(len(moments)):
-        repeat = Q(**{f"orders_{i}__gte": 2})
-        totals |= {
-            f"customers_{i}": Count("customer_key", filter=Q(**{f"orders_{i}__gt": 0})),
-            f"repeat_{i}": Count("customer_key", filter=repeat),
-            f"gaps_{i}": Sum(F(f"orders_{i}") - 1, filter=repeat),
-            f"total_span_{i}": Sum(f"span_{i}", filter=repeat),
-            f"total_revenue_{i}": Sum(f"revenue_{i}"),
-        }
-    found = grouped.aggregate(**totals)
+    # Imported here: the metrics engine summarises its tables with this module.
+    from oscar_champions.metrics import open_customer_tables
+
+    until = open_customer_tables()
+    if until is not None and until >= max(moments):
+        # In a full refresh on PostgreSQL, the orders already grouped by integer customer id are read.
+        found = _totals_of_order_customers(moments)
+    else:
+        found = _totals_of_counted_orders(moments)
     figures = []
     for i in range(len(moments)):
         customers, repeat, gaps = found[f"customers_{i}"], found[f"repeat_{i}"], found[f"gaps_{i}"]
@@ -110,6 +100,60 @@ def past_base_figures(moments):
             "average_predicted_value": None,
         })
     return figures
+
+
+def _totals_of_counted_orders(moments):
+    """The totals ``past_base_figures`` reads, per moment ``i``: customers, repeat customers, the gaps
+    between their orders and their span, and revenue."""
+    per_customer = {}
+    for i, moment in enumerate(moments):
+        before = Q(date_placed__lte=moment)
+        per_customer |= {
+            f"orders_{i}": Count("id", filter=before),
+            f"revenue_{i}": Sum("revenue", filter=before),
+            f"span_{i}": Max("date_placed", filter=before) - Min("date_placed", filter=before),
+        }
+    totals = {}
+    for i in range(len(moments)):
+        repeat = Q(**{f"orders_{i}__gte": 2})
+        totals |= {
+            f"customers_{i}": Count("customer_key", filter=Q(**{f"orders_{i}__gt": 0})),
+            f"repeat_{i}": Count("customer_key", filter=repeat),
+            f"gaps_{i}": Sum(F(f"orders_{i}") - 1, filter=repeat),
+            f"total_span_{i}": Sum(f"span_{i}", filter=repeat),
+            f"total_revenue_{i}": Sum(f"revenue_{i}"),
+        }
+    grouped = counted_orders(until=max(moments)).order_by().values("customer_key").annotate(**per_customer)
+    return grouped.aggregate(**totals)
+
+
+def _totals_of_order_customers(moments):
+    """The totals of ``_totals_of_counted_orders``, with the same rules, over the refresh's table of the
+    counted orders by integer customer id (see ``metrics.customer_tables``)."""
+    per_customer, totals, params = [], [], []
+    for i, moment in enumerate(moments):
+        before = "FILTER (WHERE date_placed <= %s)"
+        per_customer += [
+            f"COUNT(*) {before} AS orders_{i}",
+            f"SUM(revenue) {before} AS revenue_{i}",
+            f"MAX(date_placed) {before} - MIN(date_placed) {before} AS span_{i}",
+        ]
+        params += [moment] * 4
+        repeat = f"FILTER (WHERE orders_{i} >= 2)"
+        totals += [
+            f"COUNT(*) FILTER (WHERE orders_{i} > 0) AS customers_{i}",
+            f"COUNT(*) {repeat} AS repeat_{i}",
+            f"CAST(SUM(orders_{i} - 1) {repeat} AS bigint) AS gaps_{i}",
+            f"SUM(span_{i}) {repeat} AS total_span_{i}",
+            f"SUM(revenue_{i}) AS total_revenue_{i}",
+        ]
+    with connections[RefreshRun.objects.db].cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(totals)} FROM (SELECT {', '.join(per_customer)} FROM champions_order_customer "
+            f"WHERE date_placed <= %s GROUP BY customer) AS customers",
+            [*params, max(moments)],
+        )
+        return dict(zip((column.name for column in cursor.description), cursor.fetchone()))
 
 
 def store_past_figures(run):

@@ -428,6 +428,11 @@ def customer_tables(until):
             _drop_customer_tables(cursor)
 
 
+def open_customer_tables():
+    """The date the tables of ``customer_tables()`` are open for on this thread's connection, or ``None``."""
+    return getattr(_open_tables, Order.objects.db, None)
+
+
 def _drop_customer_tables(cursor):
     cursor.execute(f"DROP TABLE IF EXISTS {', '.join(CUSTOMER_TABLES)}")
 
