@@ -389,6 +389,7 @@ def customer_tables(until):
     if connection.vendor != "postgresql":
         yield False
         return
+    until = until or timezone.now()
     is_open = getattr(_open_tables, connection.alias, None)
     if is_open is not None:
         if is_open != until:
@@ -872,8 +873,9 @@ def insert_rows(model, names, rows):
 def integer_columns(cursor, sql, params, count):
     """The rows of ``sql``, ``count`` integer columns that are never null, as ``count`` int64 arrays.
 
-    On PostgreSQL with psycopg 3 the rows come through a binary COPY, whose rows of fixed size NumPy
-    reads in bulk; elsewhere through the cursor, a chunk at a time.
+    On PostgreSQL with psycopg 3 each column comes as one array in a binary COPY, which NumPy reads in
+    bulk (row by row, the driver's own overhead would outweigh the query); elsewhere through the
+    cursor, a chunk of rows at a time.
     """
     copy = getattr(cursor.cursor, "copy", None) if cursor.db.vendor == "postgresql" else None
     if copy is None:
@@ -881,37 +883,33 @@ def integer_columns(cursor, sql, params, count):
         chunks = [np.array(rows, dtype=np.int64).reshape(-1, count) for rows in _chunks(cursor)]
         rows = np.concatenate(chunks) if chunks else np.zeros((0, count), dtype=np.int64)
         return [rows[:, i].copy() for i in range(count)]
-    # Each row: the number of fields, then each field's size and big-endian value.
-    fields = [(f"{kind}{i}", code) for i in range(count) for kind, code in (("size", ">i4"), ("value", ">i8"))]
-    row = np.dtype([("fields", ">i2"), *fields])
-    casts = ", ".join(f"CAST(c{i} AS bigint)" for i in range(count))
+    arrays = ", ".join(f"array_agg(CAST(c{i} AS bigint))" for i in range(count))
     names = ", ".join(f"c{i}" for i in range(count))
-    chunks, pending = [], bytearray()
-    with copy(f"COPY (SELECT {casts} FROM ({sql}) AS rows ({names})) TO STDOUT (FORMAT BINARY)", params) as stream:
-        # The driver hands over one row at a time: they are gathered a megabyte at a time, and read in bulk.
-        for block in stream:
-            pending += block
-            if len(pending) >= 1 << 20:
-                chunks.append(_binary_rows(pending, row, first=not chunks))
-        chunks.append(_binary_rows(pending, row, first=not chunks))
-    if pending != b"\xff\xff":  # the trailer
-        raise ValueError("Unexpected end of PostgreSQL's binary COPY.")
-    rows = np.concatenate(chunks)
-    if (rows["fields"] != count).any() or any((rows[f"size{i}"] != 8).any() for i in range(count)):
-        raise ValueError("Integer columns expected, without nulls.")
-    return [rows[f"value{i}"].astype(np.int64) for i in range(count)]
+    with copy(f"COPY (SELECT {arrays} FROM ({sql}) AS rows ({names})) TO STDOUT (FORMAT BINARY)", params) as stream:
+        data = b"".join(bytes(block) for block in stream)
+    # The header (a signature of 11 bytes, flags, the size of an extension), then the row's field count.
+    position = 19 + _integer(data, 15) + 2
+    columns = []
+    for _ in range(count):
+        size = _integer(data, position, signed=True)
+        position += 4
+        if size < 0:  # the array of no rows is null
+            columns.append(np.zeros(0, dtype=np.int64))
+            continue
+        # The array's header: dimensions, whether it has nulls, the element type, its length, its lower bound.
+        if _integer(data, position) != 1 or _integer(data, position + 4):
+            raise ValueError("Integer columns expected, without nulls.")
+        length = _integer(data, position + 12)
+        # Then each element: its size (8) and its big-endian value.
+        elements = np.frombuffer(data, dtype=[("size", ">i4"), ("value", ">i8")], count=length, offset=position + 20)
+        columns.append(elements["value"].astype(np.int64))
+        position += size
+    return columns
 
 
-def _binary_rows(pending, row, first):
-    """The whole rows at the start of ``pending`` (a bytearray of binary COPY data), as a record array of
-    ``row``; they are removed from ``pending``. The ``first`` data starts with the header."""
-    if first:
-        # The signature (11 bytes), flags (4) and the length of a header extension (4).
-        del pending[: 19 + int.from_bytes(pending[15:19], "big")]
-    whole = len(pending) // row.itemsize * row.itemsize
-    rows = np.frombuffer(bytes(pending[:whole]), dtype=row)
-    del pending[:whole]
-    return rows
+def _integer(data, position, signed=False):
+    """The big-endian 4-byte integer at ``position`` of ``data``."""
+    return int.from_bytes(data[position:position + 4], "big", signed=signed)
 
 
 def _record_run(run, table, context, as_of):

@@ -54,8 +54,7 @@ def _sql(queryset):
 
 
 def _purchases(cursor, until, on_postgresql):
-    """The distinct purchases of the counted lines, a variant counting as its parent: arrays of integer
-    ``customers`` and ``items`` (the product ids), and the customers who are champions.
+    """The ``Purchases`` of the counted lines, a variant counting as its parent.
 
     On PostgreSQL they are read from the tables of ``customer_tables()``, which must be open; elsewhere
     from ``counted_lines()``, customers numbered by their key.
@@ -86,12 +85,7 @@ def _purchases(cursor, until, on_postgresql):
             FROM ({sql}) p LEFT JOIN {metrics} m ON m.{qn("key")} = p.customer_key
         """, params, 3)
         champions = customers[champion == 1]
-    if not len(items):
-        return items, items, champions
-    # A customer who bought two variants of a product bought the product once.
-    products, item_index = np.unique(items, return_inverse=True)
-    pairs = np.unique(customers * len(products) + item_index)
-    return pairs // len(products), products[pairs % len(products)], np.unique(champions)
+    return Purchases(customers, items, champions)
 
 
 def _positions(groups):
@@ -102,21 +96,37 @@ def _positions(groups):
     return np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)])) + 1
 
 
-def related_products(customers, items, minimum, per_product):
-    """Each product's most related products, from the purchases (``customers[i]`` bought ``items[i]``,
-    each pair once), as arrays ``product, related, score, together, rank``.
+class Purchases:
+    """Who bought what: ``bought``, a sparse matrix of customers by ``products`` (ids), 1 where the
+    customer bought the product, from ``customers[i]`` buying ``items[i]`` (a pair may repeat, e.g. a
+    customer who bought two variants of a product bought the product once); ``is_champion``, a row's
+    customer is among ``champions``."""
+
+    def __init__(self, customers, items, champions):
+        self.products, item_index = np.unique(items, return_inverse=True)
+        customer_ids, customer_index = np.unique(customers, return_inverse=True)
+        self.bought = sparse.csr_matrix(
+            (np.ones(len(items), dtype=np.int32), (customer_index, item_index)),
+            shape=(len(customer_ids), len(self.products)),
+        )
+        self.bought.data[:] = 1  # the repeated pairs were added up
+        self.is_champion = np.isin(customer_ids, champions)
+
+    def buyers(self, rows=None):
+        """How many customers (of the ``rows`` mask, all by default) bought each product."""
+        bought = self.bought if rows is None else self.bought[rows]
+        return np.bincount(bought.indices, minlength=len(self.products))
+
+
+def related_products(purchases, minimum, per_product):
+    """Each product's most related products, from the ``purchases``, as arrays ``product, related,
+    score, together, rank``.
 
     ``together`` is how many customers bought both products, at least ``minimum``; ``score`` their
     cosine similarity; each product keeps its ``per_product`` best, ranked by score, then customers,
     then the related product's id. The pairs are counted with one sparse matrix product.
     """
-    products, item_index = np.unique(items, return_inverse=True)
-    _, customer_index = np.unique(customers, return_inverse=True)
-    bought = sparse.csr_matrix(
-        (np.ones(len(items), dtype=np.int32), (customer_index, item_index)),
-        shape=(customer_index.max(initial=-1) + 1, len(products)),
-    )
-    buyers = np.bincount(item_index, minlength=len(products))
+    bought, products, buyers = purchases.bought, purchases.products, purchases.buyers()
     pairs = (bought.T @ bought).tocoo()
     # Each unordered pair once (the matrix is symmetric), then both ways.
     kept = (pairs.row < pairs.col) & (pairs.data >= minimum)
@@ -132,23 +142,23 @@ def related_products(customers, items, minimum, per_product):
     return product[best], related[best], score[best], together[best], rank[best]
 
 
-def bestseller_lists(customers, items, champions, category_items, size=RANKING_SIZE):
-    """The bestseller lists, by distinct buyers, from the purchases (as for ``related_products``): rows
-    ``(kind, category id, product id, customers, rank)`` of the whole shop, of the ``champions`` (an
-    array of customers) and of each category, the ``size`` first of each, more buyers first, then the
-    lower product id. ``category_items`` is a pair of arrays: each category and a product in it (or in
-    one of its subcategories)."""
-    products, buyers = np.unique(items, return_counts=True)
-    favourites, fans = np.unique(items[np.isin(customers, champions)], return_counts=True)
+def bestseller_lists(purchases, category_items, size=RANKING_SIZE):
+    """The bestseller lists, by distinct buyers, from the ``purchases``: rows ``(kind, category id,
+    product id, customers, rank)`` of the whole shop, of the champions and of each category, the
+    ``size`` first of each, more buyers first, then the lower product id. ``category_items`` is a pair
+    of arrays: each category and a product in it (or in one of its subcategories)."""
+    products, buyers, fans = purchases.products, purchases.buyers(), purchases.buyers(purchases.is_champion)
     categories, members = category_items
     known = np.isin(members, products)
     categories, members = categories[known], members[known]
     lists = [
         (ProductRanking.Kind.BESTSELLERS, np.full(len(products), -1), products, buyers),
-        (ProductRanking.Kind.CHAMPIONS, np.full(len(favourites), -1), favourites, fans),
+        (ProductRanking.Kind.CHAMPIONS, np.full(len(products), -1), products, fans),
         (ProductRanking.Kind.CATEGORY, categories, members, buyers[np.searchsorted(products, members)]),
     ]
     for kind, category, product, count in lists:
+        bought = count > 0
+        category, product, count = category[bought], product[bought], count[bought]
         order = np.lexsort((product, -count, category))
         category, product, count = category[order], product[order], count[order]
         rank = _positions(category)
@@ -177,12 +187,12 @@ def refresh_affinities(as_of=None, progress=None):
         JOIN {category} own ON own.id = pc.category_id JOIN {category} ancestor ON own.path LIKE ancestor.path || '%%'
     """
     with customer_tables(as_of) as on_postgresql, transaction.atomic(), connection.cursor() as cursor:
-        customers, items, champions = _purchases(cursor, as_of, on_postgresql)
+        purchases = _purchases(cursor, as_of, on_postgresql)
         # Neither table has dependants or signals, so these are single DELETE statements.
         ProductAffinity.objects.all().delete()
         ProductRanking.objects.all().delete()
         related = related_products(
-            customers, items, champions_settings.AFFINITY_MIN_CUSTOMERS, champions_settings.AFFINITIES_PER_PRODUCT
+            purchases, champions_settings.AFFINITY_MIN_CUSTOMERS, champions_settings.AFFINITIES_PER_PRODUCT
         )
         insert_rows(ProductAffinity, ("product_id", "related_id", "score", "customers", "rank"),
                     zip(*(column.tolist() for column in related)))
@@ -190,7 +200,7 @@ def refresh_affinities(as_of=None, progress=None):
             progress(f"Product affinities computed in {time.monotonic() - started:.1f} s.")
         insert_rows(
             ProductRanking, ("kind", "category_id", "product_id", "customers", "rank"),
-            bestseller_lists(customers, items, champions, integer_columns(cursor, category_items, [], 2)),
+            bestseller_lists(purchases, integer_columns(cursor, category_items, [], 2)),
         )
         transaction.on_commit(invalidate_storefront)
     elapsed = time.monotonic() - started

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oscar_champions.recommendations import bestseller_lists, related_products
+from oscar_champions.recommendations import Purchases, bestseller_lists, related_products
 
 #: Random purchases: (customer, product) pairs, customers negative like guests' ids too.
 purchases = st.sets(st.tuples(st.integers(-6, 6), st.integers(1, 7)), max_size=60)
@@ -42,7 +42,7 @@ def reference_related(pairs, minimum, per_product):
 @settings(max_examples=150, deadline=None)
 @given(purchases, st.integers(1, 3), st.integers(1, 4))
 def test_related_products_equal_a_plain_count(pairs, minimum, per_product):
-    columns = related_products(*_arrays(pairs), minimum, per_product)
+    columns = related_products(Purchases(*_arrays(pairs), []), minimum, per_product)
     got = [(int(p), int(r), float(s), int(t), int(k)) for p, r, s, t, k in zip(*columns)]
     expected = reference_related(pairs, minimum, per_product)
     assert [row[:2] + row[3:] for row in got] == [row[:2] + row[3:] for row in expected]
@@ -55,7 +55,7 @@ def test_bestseller_lists_equal_a_plain_count(pairs, champions, size):
     customers, items = _arrays(pairs)
     # Category 10 holds products 1-3, category 20 products 3-9 (some never bought).
     category_items = (np.array([10, 10, 10, 20, 20, 20], dtype=np.int64), np.array([1, 2, 3, 3, 4, 9], dtype=np.int64))
-    got = list(bestseller_lists(customers, items, np.array(sorted(champions), dtype=np.int64), category_items, size))
+    got = list(bestseller_lists(Purchases(customers, items, sorted(champions)), category_items, size))
 
     def ranked(kind, category, counts):
         ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:size]
@@ -71,5 +71,11 @@ def test_bestseller_lists_equal_a_plain_count(pairs, champions, size):
 
 def test_no_purchases_give_nothing():
     empty = np.zeros(0, dtype=np.int64)
-    assert all(len(column) == 0 for column in related_products(empty, empty, 1, 5))
-    assert list(bestseller_lists(empty, empty, empty, (empty, empty))) == []
+    nothing = Purchases(empty, empty, empty)
+    assert all(len(column) == 0 for column in related_products(nothing, 1, 5))
+    assert list(bestseller_lists(nothing, (empty, empty))) == []
+
+
+def test_a_customer_who_bought_two_variants_bought_their_parent_once():
+    purchases = Purchases(np.array([1, 1, 2]), np.array([7, 7, 7]), np.array([1]))
+    assert purchases.buyers().tolist() == [2] and purchases.buyers(purchases.is_champion).tolist() == [1]
