@@ -81,8 +81,8 @@ def past_base_figures(moments):
     # Imported here: the metrics engine summarises its tables with this module.
     from oscar_champions.metrics import open_customer_tables
 
-    until = open_customer_tables()
-    if until is not None and until >= max(moments):
+    tables = open_customer_tables()
+    if tables is not None and (tables[0] is None or tables[0] >= max(moments)):
         # In a full refresh on PostgreSQL, the orders already grouped by integer customer id are read.
         found = _totals_of_order_customers(moments)
     else:

@@ -366,7 +366,8 @@ def _tune_for_aggregates(cursor):
 
 #: The temporary tables ``customer_tables()`` creates.
 CUSTOMER_TABLES = ("champions_order_customer", "champions_customer_product", "champions_customer_key")
-#: The date each database connection of this thread has ``customer_tables()`` open for.
+#: The date (``None``: no limit) each database connection of this thread has ``customer_tables()`` open
+#: for, in a tuple.
 _open_tables = threading.local()
 
 
@@ -389,10 +390,9 @@ def customer_tables(until):
     if connection.vendor != "postgresql":
         yield False
         return
-    until = until or timezone.now()
     is_open = getattr(_open_tables, connection.alias, None)
     if is_open is not None:
-        if is_open != until:
+        if is_open != (until,):
             raise ValueError("The customer tables are already open for another date.")
         yield True
         return
@@ -421,7 +421,7 @@ def customer_tables(until):
             cursor.execute("ANALYZE champions_customer_product")
             cursor.execute(CUSTOMER_KEYS_SQL.format(users=users, guest_keys=guest_keys), [*user_params, *guest_params])
             cursor.execute("ANALYZE champions_customer_key")
-        setattr(_open_tables, connection.alias, until)
+        setattr(_open_tables, connection.alias, (until,))
         yield True
     finally:
         setattr(_open_tables, connection.alias, None)
@@ -430,7 +430,8 @@ def customer_tables(until):
 
 
 def open_customer_tables():
-    """The date the tables of ``customer_tables()`` are open for on this thread's connection, or ``None``."""
+    """Whether the tables of ``customer_tables()`` are open on this thread's connection, and up to when:
+    ``(until,)``, ``until`` being ``None`` when they hold every order, or ``None`` when they are not open."""
     return getattr(_open_tables, Order.objects.db, None)
 
 

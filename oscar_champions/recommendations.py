@@ -188,9 +188,10 @@ def refresh_affinities(as_of=None, progress=None):
     """
     with customer_tables(as_of) as on_postgresql, transaction.atomic(), connection.cursor() as cursor:
         purchases = _purchases(cursor, as_of, on_postgresql)
-        # Neither table has dependants or signals, so these are single DELETE statements.
-        ProductAffinity.objects.all().delete()
-        ProductRanking.objects.all().delete()
+        # Plain SQL DELETEs: QuerySet.delete() would load every row first whenever a project listens to
+        # every model's deletions (haystack does, in most Oscar shops).
+        ProductAffinity.objects.all()._raw_delete(ProductAffinity.objects.db)
+        ProductRanking.objects.all()._raw_delete(ProductRanking.objects.db)
         related = related_products(
             purchases, champions_settings.AFFINITY_MIN_CUSTOMERS, champions_settings.AFFINITIES_PER_PRODUCT
         )
