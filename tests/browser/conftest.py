@@ -108,11 +108,20 @@ class Screenshots:
         if self.folder:
             self.folder.mkdir(parents=True, exist_ok=True)
 
-    def page(self, page, name, full_page=False):
-        if self.folder:
-            page.screenshot(path=self.folder / f"{name}.png", full_page=full_page)
+    def page(self, page, name, height=None):
+        """The page from the top, ``height`` pixels of it (the whole page if it is shorter; the window if None)."""
+        if not self.folder:
+            return
+        path = self.folder / f"{name}.png"
+        if height is None:
+            page.screenshot(path=path)
+        else:
+            height = min(height, page.evaluate("document.documentElement.scrollHeight"))
+            clip = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height}
+            page.screenshot(path=path, full_page=True, clip=clip)
+        self.shrink(path)
 
-    def pdf(self, content, name, width=1280):
+    def pdf(self, content, name, width=VIEWPORT["width"]):
         """The PDF's first page as a PNG ``width`` pixels wide (needs poppler's ``pdftoppm``)."""
         if not self.folder:
             return
@@ -126,6 +135,16 @@ class Screenshots:
                  "-scale-to-y", "-1", str(source), str(self.folder / name)],
                 check=True,
             )
+        self.shrink(self.folder / f"{name}.png")
+
+    @staticmethod
+    def shrink(path):
+        """256 colours are plenty for a screenshot of a page, and make the PNG a fraction of the size."""
+        from PIL import Image
+
+        with Image.open(path) as image:
+            smaller = image.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+        smaller.save(path, optimize=True)
 
 
 @pytest.fixture(scope="session")
