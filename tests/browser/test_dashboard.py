@@ -9,8 +9,8 @@ from pypdf import PdfReader
 
 from oscar_champions.models import CustomerMetrics, SavedSegment
 from sandbox.demo.store import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.factories import CustomerFactory
 from tests.browser.pages import expect, log_in_to_the_dashboard, log_in_to_the_shop, url
+from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.browser
 
