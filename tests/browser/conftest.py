@@ -58,7 +58,10 @@ def browser():
         if os.environ.get("CHAMPIONS_BROWSER_TESTS") == "required":
             pytest.fail(f"Browser tests are required here, but {reason}.")
         pytest.skip(f"Browser tests need Playwright and Chromium: {reason}.")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # A loaded CI machine may take more than the 5 s Playwright waits by default for a page to settle.
+    expect.set_options(timeout=15_000)
 
     # Playwright's synchronous API keeps an event loop running in this thread, and Django refuses ORM
     # calls from a thread with a running loop; the tests' own queries are plain synchronous code.
