@@ -121,7 +121,7 @@ class CustomerFilter(filters.FilterSet):
     probability_alive = _percent_range(label=_("Probability still a customer (%)"), method="filter_percent")
     predicted_value_365d = _money_range(label=_("Predicted value, next 12 months"))
     registered = filters.ChoiceFilter(
-        label=_("Account"),
+        label=pgettext_lazy("customer account", "Account"),
         choices=[("registered", _("Registered customers")), ("guest", _("Guest checkouts only"))],
         method="filter_registered",
     )

@@ -82,8 +82,9 @@ class RankBy(models.TextChoices):
 
 
 class Movement(models.TextChoices):
-    UP = "up", _("Up")
-    DOWN = "down", _("Down")
+    # In context: Oscar's catalogue has "Up" and "Down" for directions on a page, which read wrong here.
+    UP = "up", pgettext_lazy("rank movement", "Up")
+    DOWN = "down", pgettext_lazy("rank movement", "Down")
     SAME = "same", _("Same rank")
     NEW = "new", _("New")
 

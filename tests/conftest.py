@@ -19,3 +19,13 @@ def _search_index(tmp_path_factory):
 def _fast_passwords(settings):
     """Hashing passwords properly is slow by design; tests only need it to work."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """A page requested in pt-BR leaves that language active in the thread (LocaleMiddleware activates it and
+    nothing resets it); the next test starts from the default language again."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()

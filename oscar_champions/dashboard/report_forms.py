@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from oscar.forms.widgets import DatePickerInput
 
 from oscar_champions.reports import (
@@ -29,7 +30,9 @@ class BestCustomersReportForm(forms.Form):
 
     period = forms.ChoiceField(label=_("Period"), choices=PeriodPreset.choices)
     start = forms.DateField(label=_("From"), required=False, widget=DatePickerInput)
-    end = forms.DateField(label=_("To"), required=False, widget=DatePickerInput, help_text=_("Included."))
+    end = forms.DateField(
+        label=pgettext_lazy("period", "To"), required=False, widget=DatePickerInput, help_text=_("Included.")
+    )
     rank_by = forms.ChoiceField(label=_("Rank by"), choices=RankBy.choices)
     top = forms.IntegerField(label=_("Customers listed"), min_value=1, max_value=MAX_TOP)
     site = forms.TypedChoiceField(label=_("Channel"), required=False, coerce=int, empty_value=None)
