@@ -21,8 +21,8 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.sites.models import Site
 from django.db import connections, models, transaction
-from django.db.models import Case, CharField, Count, F, Max, Q, Sum, When
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import Case, CharField, Count, F, Max, Q, Sum, Value, When
+from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -32,7 +32,6 @@ from oscar.core.loading import get_model
 from oscar_champions.conf import champions_settings
 from oscar_champions.customers import (
     USER_KEY_PREFIX,
-    customer_key_expression,
     eligible_order_filter,
     eligible_orders,
     guest_email_expression,
@@ -552,8 +551,7 @@ class BestCustomersReport:
             **sums, **maxima
         )
         inner_sql, inner_params = grouped.query.sql_with_params()
-        users = get_user_model()._default_manager.order_by().values(account=F("pk"), user_key=user_key_expression())
-        users_sql, users_params = users.query.sql_with_params()
+        users_sql, users_params = _user_keys().query.sql_with_params()
         key = f"COALESCE(u.{qn('user_key')}, NULLIF(g.{qn('guest_key')}, ''))"
         selected = [f"{key} AS {qn('customer_key')}", f"MAX(g.{qn('identity_user')}) AS {qn('registered_user')}"]
         selected += [f"SUM(g.{qn(name)}) AS {qn(name)}" for name in sums]
@@ -646,9 +644,11 @@ class BestCustomersReport:
     def _line_spend(self):
         """Items and spend of the champions and of the others, in total and per category and product.
 
-        One query over the period's lines, each joined to its buyer's metrics by customer key (a hash
-        join, whatever the number of champions) and grouped by product and by whether the buyer is a
-        champion; one for the products' titles and categories.
+        One query over the period's lines grouped by product and by whether the buyer is a champion; one
+        for the products' titles and categories. Computing each line's customer key would mean a text
+        expression per line, so the buyer's metrics are found through integers where they can be: a
+        registered buyer's by the user id, through the accounts keyed once and joined to their metrics;
+        only a guest's by the normalised e-mail of the order.
         """
         tax = "excl_tax" if champions_settings.REVENUE_BASIS.startswith("excl_tax") else "incl_tax"
         lines = Line.objects.filter(
@@ -657,25 +657,35 @@ class BestCustomersReport:
         if self.site is not None:
             lines = lines.filter(order__site_id=self.site)
         lines = lines.order_by().values(
-            "product_id", "quantity", f"line_price_{tax}", customer_key=customer_key_expression("order__")
+            "product_id", "quantity", f"line_price_{tax}", buyer=F("order__user_id"),
+            guest_key=Case(
+                When(order__user_id__isnull=True, then=NullIf(guest_email_expression("order__"), Value(""))),
+                output_field=CharField(),
+            ),
         )
-        inner_sql, inner_params = lines.query.sql_with_params()
+        lines_sql, lines_params = lines.query.sql_with_params()
+        users_sql, users_params = _user_keys().query.sql_with_params()
         connection = connections[lines.db]
         qn = connection.ops.quote_name
         meta = CustomerMetrics._meta
+        table = qn(meta.db_table)
         column = {name: qn(meta.get_field(name).column) for name in ("key", "is_champion", "lifecycle_stage")}
-        product, quantity, price, key = (qn(name) for name in ("product_id", "quantity", f"line_price_{tax}",
-                                                               "customer_key"))
+        product, quantity, price, buyer, guest_key, account, user_key = (qn(name) for name in (
+            "product_id", "quantity", f"line_price_{tax}", "buyer", "guest_key", "account", "user_key"
+        ))
         # Customers the last refresh has not scored are no champions; lines nobody can be identified by
         # (see oscar_champions.customers) are left out.
         sql = (
-            f"SELECT CASE WHEN m.{column['is_champion']} THEN 1 ELSE 0 END, l.{product}, SUM(l.{quantity}), "
-            f"SUM(l.{price}) FROM ({inner_sql}) l LEFT JOIN {qn(meta.db_table)} m ON m.{column['key']} = l.{key} "
-            f"WHERE l.{key} IS NOT NULL"
+            f"SELECT CASE WHEN COALESCE(um.{column['is_champion']}, gm.{column['is_champion']}) THEN 1 ELSE 0 END, "
+            f"l.{product}, SUM(l.{quantity}), SUM(l.{price}) FROM ({lines_sql}) l "
+            f"LEFT JOIN (SELECT u.{account}, m.{column['is_champion']}, m.{column['lifecycle_stage']} "
+            f"FROM ({users_sql}) u JOIN {table} m ON m.{column['key']} = u.{user_key}) um ON um.{account} = l.{buyer} "
+            f"LEFT JOIN {table} gm ON gm.{column['key']} = l.{guest_key} "
+            f"WHERE (l.{buyer} IS NOT NULL OR l.{guest_key} IS NOT NULL)"
         )
-        params = list(inner_params)
+        params = [*lines_params, *users_params]
         if self.stage is not None:
-            sql += f" AND m.{column['lifecycle_stage']} = %s"
+            sql += f" AND COALESCE(um.{column['lifecycle_stage']}, gm.{column['lifecycle_stage']}) = %s"
             params.append(self.stage.value)
         sql += " GROUP BY 1, 2"
         with _tuned_for_aggregates(connection) as cursor:
@@ -719,6 +729,11 @@ class BestCustomersReport:
             if category:
                 categories.setdefault(pk, set()).add(category)
         return titles, categories
+
+
+def _user_keys():
+    """Every registered account's id (``account``) and customer key (``user_key``)."""
+    return get_user_model()._default_manager.order_by().values(account=F("pk"), user_key=user_key_expression())
 
 
 @contextmanager
