@@ -21,8 +21,8 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.sites.models import Site
 from django.db import connections, models, transaction
-from django.db.models import Case, CharField, Count, F, Max, Q, Sum, Value, When
-from django.db.models.functions import Cast, Coalesce, NullIf
+from django.db.models import BigIntegerField, Case, CharField, Count, F, Max, Q, Sum, Value, When
+from django.db.models.functions import Cast, Coalesce, NullIf, Round
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -279,14 +279,15 @@ class BestCustomersReport:
     def totals(self):
         c = self._customers
         current = c["orders"] > 0
-        return Totals(int(current.sum()), int(c["orders"].sum()), _money_sum(c["revenue_decimal"], current))
+        return Totals(int(current.sum()), int(c["orders"].sum()), _from_cents(c["revenue_cents"][current].sum()))
 
     @cached_property
     def previous_totals(self):
         c = self._customers
         previous = c["previous_orders"] > 0
         return Totals(
-            int(previous.sum()), int(c["previous_orders"].sum()), _money_sum(c["previous_revenue_decimal"], previous)
+            int(previous.sum()), int(c["previous_orders"].sum()),
+            _from_cents(c["previous_revenue_cents"][previous].sum()),
         )
 
     @cached_property
@@ -334,7 +335,7 @@ class BestCustomersReport:
                 email=(user.email if user else "") or ("" if key.startswith(USER_KEY_PREFIX) else key),
                 user_id=c["user_id"][i],
                 orders=int(c["orders"][i]),
-                revenue=c["revenue_decimal"][i],
+                revenue=_from_cents(c["revenue_cents"][i]),
                 items=int(c["items"][i]) if "items" in c else None,
                 share=share,
                 cumulative_share=min(cumulative, 1.0),
@@ -494,11 +495,13 @@ class BestCustomersReport:
         if self.site is not None:
             orders = orders.filter(site_id=self.site)
         current = Q(date_placed__gte=self.period.since)
-        orders = orders.annotate(revenue=revenue_expression())
+        # Revenue in cents: integer sums are cheaper than numeric ones, come back as Python ints rather than
+        # ~200k Decimals, and are exact on SQLite too, where amounts are floats (hence the rounding).
+        orders = orders.annotate(cents=Cast(Round(revenue_expression() * 100), BigIntegerField()))
         sql, params = self._per_customer(
             orders,
-            {"current_orders": Count("id", filter=current), "current_revenue": Sum("revenue", filter=current),
-             "earlier_orders": Count("id", filter=~current), "earlier_revenue": Sum("revenue", filter=~current)},
+            {"current_orders": Count("id", filter=current), "current_revenue": Sum("cents", filter=current),
+             "earlier_orders": Count("id", filter=~current), "earlier_revenue": Sum("cents", filter=~current)},
             # As text: the driver's parsing of ~100k timestamps would take longer than the query, and only
             # the listed customers' dates are shown (parsed by ``_aware``). ISO text sorts like the dates.
             {"last_order": Cast(Max("date_placed", filter=current), CharField())},
@@ -515,25 +518,26 @@ class BestCustomersReport:
             "keys": list(columns[0]),
             "user_id": list(columns[1]),
             "orders": np.fromiter((int(v or 0) for v in columns[2]), dtype=np.int64, count=n),
-            "revenue_decimal": [_decimal(value) for value in columns[3]],
+            "revenue_cents": np.fromiter((v or 0 for v in columns[3]), dtype=np.int64, count=n),
             "last_order_at": list(columns[4]),
             "previous_orders": np.fromiter((int(v or 0) for v in columns[5]), dtype=np.int64, count=n),
-            "previous_revenue_decimal": [_decimal(value) for value in columns[6]],
+            "previous_revenue_cents": np.fromiter((v or 0 for v in columns[6]), dtype=np.int64, count=n),
             "stage": np.array(columns[7], dtype=object),
             "is_champion": np.fromiter((bool(value) for value in columns[8]), dtype=bool, count=n),
             "days_between": np.array([np.nan if v is None else v for v in columns[9]], dtype=float),
             "discount_share": np.array([np.nan if v is None else v for v in columns[10]], dtype=float),
             "metrics_id": list(columns[11]),
         }
-        c["revenue"] = np.array(c["revenue_decimal"], dtype=float)
-        c["previous_revenue"] = np.array(c["previous_revenue_decimal"], dtype=float)
+        c["revenue"] = c["revenue_cents"] / 100
+        c["previous_revenue"] = c["previous_revenue_cents"] / 100
         if self.rank_by == RankBy.ITEMS:
             self._add_items(c)
         return c
 
     def _per_customer(self, queryset, sums, maxima, prefix=""):
         """SQL (and its parameters) aggregating ``queryset`` per customer key: ``customer_key``,
-        ``registered_user`` and one column per aggregate of ``sums`` (added up) and ``maxima``.
+        ``registered_user`` and one column per aggregate of ``sums`` (integers: counts, quantities, cents; added up
+        as a BIGINT) and ``maxima``.
 
         Grouping a few hundred thousand rows by the text of the customer key is slow (the key is an
         expression over the user's and the guest's e-mails), so the rows are first grouped by the raw
@@ -554,7 +558,7 @@ class BestCustomersReport:
         users_sql, users_params = _user_keys().query.sql_with_params()
         key = f"COALESCE(u.{qn('user_key')}, NULLIF(g.{qn('guest_key')}, ''))"
         selected = [f"{key} AS {qn('customer_key')}", f"MAX(g.{qn('identity_user')}) AS {qn('registered_user')}"]
-        selected += [f"SUM(g.{qn(name)}) AS {qn(name)}" for name in sums]
+        selected += [f"CAST(SUM(g.{qn(name)}) AS BIGINT) AS {qn(name)}" for name in sums]
         selected += [f"MAX(g.{qn(name)}) AS {qn(name)}" for name in maxima]
         sql = (
             f"SELECT {', '.join(selected)} FROM ({inner_sql}) g "
@@ -567,7 +571,7 @@ class BestCustomersReport:
         """Run the per-customer ``sql`` (see ``_per_customer``) left-joined to the customers' metrics,
         restricted to the report's lifecycle stage; return rows of ``columns`` then ``metric_fields``.
 
-        Values come back raw from the driver: callers convert amounts and dates (``_decimal``, ``_aware``).
+        Values come back raw from the driver: callers convert dates (``_aware``).
         """
         connection = connections[CustomerMetrics.objects.db]
         qn = connection.ops.quote_name
@@ -764,8 +768,9 @@ def _top_spend(amounts, total, limit=PROFILE_TOP):
     return [(name, amount, float(amount / total) if total else 0.0) for name, amount in ordered]
 
 
-def _money_sum(amounts, mask):
-    return sum((amount for amount, keep in zip(amounts, mask) if keep), Decimal(0))
+def _from_cents(cents):
+    """An amount in cents (an integer) as an exact Decimal."""
+    return Decimal(int(cents)).scaleb(-2)
 
 
 def _money(value):
