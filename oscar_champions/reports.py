@@ -21,8 +21,8 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.sites.models import Site
 from django.db import connections, models, transaction
-from django.db.models import Case, CharField, Count, F, Max, Q, Sum, When
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import BigIntegerField, Case, CharField, Count, F, Max, Q, Sum, Value, When
+from django.db.models.functions import Cast, Coalesce, NullIf, Round
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -32,7 +32,6 @@ from oscar.core.loading import get_model
 from oscar_champions.conf import champions_settings
 from oscar_champions.customers import (
     USER_KEY_PREFIX,
-    customer_key_expression,
     eligible_order_filter,
     eligible_orders,
     guest_email_expression,
@@ -281,14 +280,15 @@ class BestCustomersReport:
     def totals(self):
         c = self._customers
         current = c["orders"] > 0
-        return Totals(int(current.sum()), int(c["orders"].sum()), _money_sum(c["revenue_decimal"], current))
+        return Totals(int(current.sum()), int(c["orders"].sum()), _from_cents(c["revenue_cents"][current].sum()))
 
     @cached_property
     def previous_totals(self):
         c = self._customers
         previous = c["previous_orders"] > 0
         return Totals(
-            int(previous.sum()), int(c["previous_orders"].sum()), _money_sum(c["previous_revenue_decimal"], previous)
+            int(previous.sum()), int(c["previous_orders"].sum()),
+            _from_cents(c["previous_revenue_cents"][previous].sum()),
         )
 
     @cached_property
@@ -336,7 +336,7 @@ class BestCustomersReport:
                 email=(user.email if user else "") or ("" if key.startswith(USER_KEY_PREFIX) else key),
                 user_id=c["user_id"][i],
                 orders=int(c["orders"][i]),
-                revenue=c["revenue_decimal"][i],
+                revenue=_from_cents(c["revenue_cents"][i]),
                 items=int(c["items"][i]) if "items" in c else None,
                 share=share,
                 cumulative_share=min(cumulative, 1.0),
@@ -496,11 +496,13 @@ class BestCustomersReport:
         if self.site is not None:
             orders = orders.filter(site_id=self.site)
         current = Q(date_placed__gte=self.period.since)
-        orders = orders.annotate(revenue=revenue_expression())
+        # Revenue in cents: integer sums are cheaper than numeric ones, come back as Python ints rather than
+        # ~200k Decimals, and are exact on SQLite too, where amounts are floats (hence the rounding).
+        orders = orders.annotate(cents=Cast(Round(revenue_expression() * 100), BigIntegerField()))
         sql, params = self._per_customer(
             orders,
-            {"current_orders": Count("id", filter=current), "current_revenue": Sum("revenue", filter=current),
-             "earlier_orders": Count("id", filter=~current), "earlier_revenue": Sum("revenue", filter=~current)},
+            {"current_orders": Count("id", filter=current), "current_revenue": Sum("cents", filter=current),
+             "earlier_orders": Count("id", filter=~current), "earlier_revenue": Sum("cents", filter=~current)},
             # As text: the driver's parsing of ~100k timestamps would take longer than the query, and only
             # the listed customers' dates are shown (parsed by ``_aware``). ISO text sorts like the dates.
             {"last_order": Cast(Max("date_placed", filter=current), CharField())},
@@ -517,25 +519,26 @@ class BestCustomersReport:
             "keys": list(columns[0]),
             "user_id": list(columns[1]),
             "orders": np.fromiter((int(v or 0) for v in columns[2]), dtype=np.int64, count=n),
-            "revenue_decimal": [_decimal(value) for value in columns[3]],
+            "revenue_cents": np.fromiter((v or 0 for v in columns[3]), dtype=np.int64, count=n),
             "last_order_at": list(columns[4]),
             "previous_orders": np.fromiter((int(v or 0) for v in columns[5]), dtype=np.int64, count=n),
-            "previous_revenue_decimal": [_decimal(value) for value in columns[6]],
+            "previous_revenue_cents": np.fromiter((v or 0 for v in columns[6]), dtype=np.int64, count=n),
             "stage": np.array(columns[7], dtype=object),
             "is_champion": np.fromiter((bool(value) for value in columns[8]), dtype=bool, count=n),
             "days_between": np.array([np.nan if v is None else v for v in columns[9]], dtype=float),
             "discount_share": np.array([np.nan if v is None else v for v in columns[10]], dtype=float),
             "metrics_id": list(columns[11]),
         }
-        c["revenue"] = np.array(c["revenue_decimal"], dtype=float)
-        c["previous_revenue"] = np.array(c["previous_revenue_decimal"], dtype=float)
+        c["revenue"] = c["revenue_cents"] / 100
+        c["previous_revenue"] = c["previous_revenue_cents"] / 100
         if self.rank_by == RankBy.ITEMS:
             self._add_items(c)
         return c
 
     def _per_customer(self, queryset, sums, maxima, prefix=""):
         """SQL (and its parameters) aggregating ``queryset`` per customer key: ``customer_key``,
-        ``registered_user`` and one column per aggregate of ``sums`` (added up) and ``maxima``.
+        ``registered_user`` and one column per aggregate of ``sums`` (integers: counts, quantities, cents; added up
+        as a BIGINT) and ``maxima``.
 
         Grouping a few hundred thousand rows by the text of the customer key is slow (the key is an
         expression over the user's and the guest's e-mails), so the rows are first grouped by the raw
@@ -553,11 +556,10 @@ class BestCustomersReport:
             **sums, **maxima
         )
         inner_sql, inner_params = grouped.query.sql_with_params()
-        users = get_user_model()._default_manager.order_by().values(account=F("pk"), user_key=user_key_expression())
-        users_sql, users_params = users.query.sql_with_params()
+        users_sql, users_params = _user_keys().query.sql_with_params()
         key = f"COALESCE(u.{qn('user_key')}, NULLIF(g.{qn('guest_key')}, ''))"
         selected = [f"{key} AS {qn('customer_key')}", f"MAX(g.{qn('identity_user')}) AS {qn('registered_user')}"]
-        selected += [f"SUM(g.{qn(name)}) AS {qn(name)}" for name in sums]
+        selected += [f"CAST(SUM(g.{qn(name)}) AS BIGINT) AS {qn(name)}" for name in sums]
         selected += [f"MAX(g.{qn(name)}) AS {qn(name)}" for name in maxima]
         sql = (
             f"SELECT {', '.join(selected)} FROM ({inner_sql}) g "
@@ -570,7 +572,7 @@ class BestCustomersReport:
         """Run the per-customer ``sql`` (see ``_per_customer``) left-joined to the customers' metrics,
         restricted to the report's lifecycle stage; return rows of ``columns`` then ``metric_fields``.
 
-        Values come back raw from the driver: callers convert amounts and dates (``_decimal``, ``_aware``).
+        Values come back raw from the driver: callers convert dates (``_aware``).
         """
         connection = connections[CustomerMetrics.objects.db]
         qn = connection.ops.quote_name
@@ -647,9 +649,11 @@ class BestCustomersReport:
     def _line_spend(self):
         """Items and spend of the champions and of the others, in total and per category and product.
 
-        One query over the period's lines, each joined to its buyer's metrics by customer key (a hash
-        join, whatever the number of champions) and grouped by product and by whether the buyer is a
-        champion; one for the products' titles and categories.
+        One query over the period's lines grouped by product and by whether the buyer is a champion; one
+        for the products' titles and categories. Computing each line's customer key would mean a text
+        expression per line, so the buyer's metrics are found through integers where they can be: a
+        registered buyer's by the user id, through the accounts keyed once and joined to their metrics;
+        only a guest's by the normalised e-mail of the order.
         """
         tax = "excl_tax" if champions_settings.REVENUE_BASIS.startswith("excl_tax") else "incl_tax"
         lines = Line.objects.filter(
@@ -658,25 +662,35 @@ class BestCustomersReport:
         if self.site is not None:
             lines = lines.filter(order__site_id=self.site)
         lines = lines.order_by().values(
-            "product_id", "quantity", f"line_price_{tax}", customer_key=customer_key_expression("order__")
+            "product_id", "quantity", f"line_price_{tax}", buyer=F("order__user_id"),
+            guest_key=Case(
+                When(order__user_id__isnull=True, then=NullIf(guest_email_expression("order__"), Value(""))),
+                output_field=CharField(),
+            ),
         )
-        inner_sql, inner_params = lines.query.sql_with_params()
+        lines_sql, lines_params = lines.query.sql_with_params()
+        users_sql, users_params = _user_keys().query.sql_with_params()
         connection = connections[lines.db]
         qn = connection.ops.quote_name
         meta = CustomerMetrics._meta
+        table = qn(meta.db_table)
         column = {name: qn(meta.get_field(name).column) for name in ("key", "is_champion", "lifecycle_stage")}
-        product, quantity, price, key = (qn(name) for name in ("product_id", "quantity", f"line_price_{tax}",
-                                                               "customer_key"))
+        product, quantity, price, buyer, guest_key, account, user_key = (qn(name) for name in (
+            "product_id", "quantity", f"line_price_{tax}", "buyer", "guest_key", "account", "user_key"
+        ))
         # Customers the last refresh has not scored are no champions; lines nobody can be identified by
         # (see oscar_champions.customers) are left out.
         sql = (
-            f"SELECT CASE WHEN m.{column['is_champion']} THEN 1 ELSE 0 END, l.{product}, SUM(l.{quantity}), "
-            f"SUM(l.{price}) FROM ({inner_sql}) l LEFT JOIN {qn(meta.db_table)} m ON m.{column['key']} = l.{key} "
-            f"WHERE l.{key} IS NOT NULL"
+            f"SELECT CASE WHEN COALESCE(um.{column['is_champion']}, gm.{column['is_champion']}) THEN 1 ELSE 0 END, "
+            f"l.{product}, SUM(l.{quantity}), SUM(l.{price}) FROM ({lines_sql}) l "
+            f"LEFT JOIN (SELECT u.{account}, m.{column['is_champion']}, m.{column['lifecycle_stage']} "
+            f"FROM ({users_sql}) u JOIN {table} m ON m.{column['key']} = u.{user_key}) um ON um.{account} = l.{buyer} "
+            f"LEFT JOIN {table} gm ON gm.{column['key']} = l.{guest_key} "
+            f"WHERE (l.{buyer} IS NOT NULL OR l.{guest_key} IS NOT NULL)"
         )
-        params = list(inner_params)
+        params = [*lines_params, *users_params]
         if self.stage is not None:
-            sql += f" AND m.{column['lifecycle_stage']} = %s"
+            sql += f" AND COALESCE(um.{column['lifecycle_stage']}, gm.{column['lifecycle_stage']}) = %s"
             params.append(self.stage.value)
         sql += " GROUP BY 1, 2"
         with _tuned_for_aggregates(connection) as cursor:
@@ -722,6 +736,11 @@ class BestCustomersReport:
         return titles, categories
 
 
+def _user_keys():
+    """Every registered account's id (``account``) and customer key (``user_key``)."""
+    return get_user_model()._default_manager.order_by().values(account=F("pk"), user_key=user_key_expression())
+
+
 @contextmanager
 def _tuned_for_aggregates(connection):
     """A cursor for the report's big aggregates; on PostgreSQL, in a transaction whose hash aggregates
@@ -750,8 +769,9 @@ def _top_spend(amounts, total, limit=PROFILE_TOP):
     return [(name, amount, float(amount / total) if total else 0.0) for name, amount in ordered]
 
 
-def _money_sum(amounts, mask):
-    return sum((amount for amount, keep in zip(amounts, mask) if keep), Decimal(0))
+def _from_cents(cents):
+    """An amount in cents (an integer) as an exact Decimal."""
+    return Decimal(int(cents)).scaleb(-2)
 
 
 def _money(value):

@@ -5,13 +5,14 @@ import io
 import re
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oscar_champions.metrics import refresh_metrics
-from oscar_champions.models import SavedSegment
+from oscar_champions.models import CustomerMetrics, SavedSegment
 from tests.factories import CustomerFactory, place_order
 from tests.functional.conftest import _days_ago
 
@@ -98,6 +99,14 @@ def test_builder_counts_purchases_in_a_category_within_a_window(staff_client, sh
     assert thrice.json()["count"] == 0
     anything = staff_client.get(url("champions-count") + "?bought_at_least=1&bought_within=60")
     assert anything.json()["count"] == 2  # Ana (10 days ago) and the guest Bia (30 days ago)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL storage parameter")
+def test_the_metrics_table_is_scanned_without_parallel_workers():
+    # Otherwise every worker builds its own hash of a purchase-window condition's buyers (migration 0007).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [CustomerMetrics._meta.db_table])
+        assert "parallel_workers=0" in cursor.fetchone()[0]
 
 
 @pytest.mark.parametrize("query, field", [
