@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1:8000
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[sandbox,test,lint]"
+	$(PY) -m pip install --quiet -e ".[sandbox,test,lint,wagtail]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -22,9 +22,9 @@ demo: install
 		$(MANAGE) champions_demo --if-empty && \
 		$(MANAGE) champions_refresh; \
 	else \
-		$(MANAGE) migrate --noinput -v0; \
+		$(MANAGE) migrate --noinput -v0 && $(MANAGE) champions_demo --if-empty -v0; \
 	fi
-	@echo "The store: http://$(HOST)/   The dashboard: http://$(HOST)/dashboard/ (admin@example.com / champions)"
+	@echo "The store: http://$(HOST)/   The dashboard: http://$(HOST)/dashboard/   Wagtail: http://$(HOST)/cms/ (admin@example.com / champions)"
 	$(MANAGE) runserver $(HOST)
 
 ## Set up and run the whole test suite (SQLite unless DATABASE_URL is set).
