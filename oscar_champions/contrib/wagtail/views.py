@@ -77,6 +77,7 @@ def _customer_card_url(row):
 class BestCustomersReportView(ReportView):
     """The period's best customers, ranked, with the report's filters and Wagtail's CSV and XLSX downloads."""
 
+    results_template_name = "oscar_champions/wagtail/best_customers_results.html"
     page_title = _("Best customers")
     header_icon = "group"
     filterset_class = BestCustomersFilterSet
@@ -116,6 +117,10 @@ class BestCustomersReportView(ReportView):
 
     def get_filtered_queryset(self):
         return self.get_queryset()
+
+    @cached_property
+    def no_results_message(self):
+        return _("No customer bought in this period.")
 
     def get_page_subtitle(self):
         if not self.report:
