@@ -41,8 +41,8 @@ wheel-check: install
 
 ## Update the pt_BR catalogue from the sources, then compile it (needs GNU gettext).
 messages: install
-	cd oscar_champions && ../$(MANAGE) makemessages -l pt_BR -e html,txt,py,svg --no-obsolete --no-location
-	cd oscar_champions && ../$(MANAGE) compilemessages -l pt_BR
+	cd oscar_champions && ../$(PY) ../sandbox/manage.py makemessages -l pt_BR -e html,txt,py,svg --no-obsolete --no-location
+	cd oscar_champions && ../$(PY) ../sandbox/manage.py compilemessages -l pt_BR
 
 clean:
 	rm -rf build dist *.egg-info $(VENV)
