@@ -46,10 +46,11 @@ def csv_lines(header, rows):
 
 
 def export_filename(*parts, extension="csv", moment=None):
-    """A file name that says what was exported and when, e.g. ``champions-at-risk-2026-11-22.csv``."""
+    """A file name that says what was exported and when, e.g. ``champions-at-risk-2026-11-22.csv`` (without an
+    extension when ``extension`` is ``None``, for writers that add their own)."""
     day = timezone.localdate(moment or timezone.now())
     stem = "-".join(filter(None, (slugify(str(part)) for part in parts)))
-    return f"{stem}-{day.isoformat()}.{extension}"
+    return f"{stem}-{day.isoformat()}" + (f".{extension}" if extension else "")
 
 
 def csv_response(filename, header, rows):

@@ -253,6 +253,17 @@ def segments_containing(metrics, segments):
 
     Segments whose filters no longer validate contain nobody.
     """
+    return _segments_containing(CustomerMetrics.objects.filter(pk=metrics.pk), segments)
+
+
+def segments_containing_customer(key, segments):
+    """The saved segments among ``segments`` whose members include the customer with this customer key (see
+    ``oscar_champions.customers``), in one query; none for a customer the last refresh did not score."""
+    return _segments_containing(CustomerMetrics.objects.filter(key=key), segments)
+
+
+def _segments_containing(customer, segments):
+    """The saved segments whose members include the one row of ``customer`` (a ``CustomerMetrics`` queryset)."""
     tests = {}
     for segment in segments:
         filterset = segment_filter(segment, CustomerMetrics.objects.all())
@@ -261,8 +272,7 @@ def segments_containing(metrics, segments):
     if not tests:
         return []
     found = (
-        CustomerMetrics.objects.filter(pk=metrics.pk)
-        .annotate(**{name: test for name, (_segment, test) in tests.items()})
+        customer.annotate(**{name: test for name, (_segment, test) in tests.items()})
         .values(*tests)
         .first()
     ) or {}

@@ -1,12 +1,13 @@
 """What the storefront shows a customer: their lifecycle stage, their picks, what goes with a product.
 
-The template tags are thin wrappers around these functions. Each answer costs at most two queries: one
-to rank (skipped when the ranking is cached) and one to load the products; the stage costs one query,
-cached.
+The template tags and the Wagtail blocks are thin wrappers around these functions. Each answer costs at
+most two queries: one to rank (skipped when the ranking is cached) and one to load the products; the stage
+costs one query, cached.
 """
 
 from oscar_champions.customers import user_key
-from oscar_champions.models import CustomerMetrics
+from oscar_champions.filters import segments_containing_customer
+from oscar_champions.models import CustomerMetrics, SavedSegment
 from oscar_champions.recommendations import bought_together, cached, load_products, recommendation_strategy
 
 
@@ -30,6 +31,27 @@ def customer_stage(user):
             lambda: CustomerMetrics.objects.filter(key=key).values_list("lifecycle_stage", flat=True).first() or "",
         )
     return user._champions_stage
+
+
+def in_audience(user, stages=(), segment_ids=()):
+    """Whether ``user`` is, as of the last refresh, in one of the lifecycle ``stages`` (codes) or one of the
+    saved segments ``segment_ids``; never for anonymous visitors.
+
+    The stage costs the query of ``customer_stage``; the saved segments, when the stage did not match, one
+    query to load them and one to test them all (``segments_containing_customer``), cached like the
+    recommendations and keyed by the segments' filters, so editing a segment takes effect at once.
+    """
+    key, user = _customer(user)
+    if key is None:
+        return False
+    if stages and customer_stage(user) in stages:
+        return True
+    ids = sorted({int(pk) for pk in segment_ids if str(pk).isdigit()})
+    if not ids:
+        return False
+    segments = list(SavedSegment.objects.filter(pk__in=ids).order_by("pk"))
+    fingerprint = ("segments", *((segment.pk, segment.filters) for segment in segments))
+    return bool(cached(fingerprint, key, lambda: [s.pk for s in segments_containing_customer(key, segments)]))
 
 
 def recommended_products(user, strategy, limit=8):

@@ -4,6 +4,7 @@ SQLite by default; set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/cha
 """
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
@@ -80,6 +81,28 @@ INSTALLED_APPS = [
     # The sandbox's own demo-data command.
     "sandbox.demo",
 ]
+
+# Wagtail, when it is installed (`make install` installs it): content pages made of the Champions blocks
+# (sandbox/cms), Wagtail's admin at /cms/ with the best-customers report, pages served under /<language>/content/.
+# Without it the store runs as before: CI checks that way that the core does not need Wagtail.
+WAGTAIL_INSTALLED = find_spec("wagtail") is not None
+if WAGTAIL_INSTALLED:
+    INSTALLED_APPS += [
+        "wagtail.sites",
+        "wagtail.users",
+        "wagtail.snippets",
+        "wagtail.documents",
+        "wagtail.images",
+        "wagtail.search",
+        "wagtail.admin",
+        "wagtail",
+        "modelcluster",
+        "taggit",
+        "oscar_champions.contrib.wagtail",
+        "sandbox.cms",
+    ]
+    WAGTAIL_SITE_NAME = "Loja Campeã"
+    WAGTAILADMIN_BASE_URL = "http://127.0.0.1:8000"
 
 SITE_ID = 1
 

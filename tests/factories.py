@@ -6,13 +6,16 @@ from decimal import Decimal as D
 
 import factory
 from django.conf import settings
+from django.test import RequestFactory
 from django.utils import timezone
-from oscar.core.loading import get_model
+from oscar.core.loading import get_class, get_model
 from oscar.test.factories import CategoryFactory, ProductFactory, UserFactory  # noqa: F401 - re-exported
 
 Order = get_model("order", "Order")
 Line = get_model("order", "Line")
 OrderDiscount = get_model("order", "OrderDiscount")
+Basket = get_model("basket", "Basket")
+Selector = get_class("partner.strategy", "Selector")
 
 _order_numbers = itertools.count(1)
 
@@ -83,3 +86,14 @@ def place_order(
     if discount:
         OrderDiscount.objects.create(order=order, amount=D(str(discount)), offer_name="Test offer")
     return order
+
+
+def storefront_request(user, path="/"):
+    """A storefront GET request for ``user`` with what Oscar's middleware gives it: a session, an unsaved basket
+    (no query) and the pricing strategy."""
+    request = RequestFactory().get(path)
+    request.user = user
+    request.session = {}
+    request.basket = Basket()
+    request.strategy = Selector().strategy(request=request, user=user)
+    return request

@@ -1,6 +1,7 @@
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from oscar.core.application import OscarDashboardConfig
+from oscar.views.decorators import check_permissions
 
 
 class ChampionsDashboardConfig(OscarDashboardConfig):
@@ -45,3 +46,9 @@ class ChampionsDashboardConfig(OscarDashboardConfig):
             path("report/pdf/", report_views.BestCustomersReportPDFView.as_view(), name="champions-report-pdf"),
         ]
         return self.post_process_urls(urls)
+
+
+def can_access_dashboard(user):
+    """Whether ``user`` may see the customer dashboard, reports and exports: the one rule, wherever the pages are
+    shown (Oscar's dashboard, its Reports dashboard, Wagtail's admin)."""
+    return check_permissions(user, ChampionsDashboardConfig.default_permissions)

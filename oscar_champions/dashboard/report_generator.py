@@ -9,6 +9,7 @@ from django.template.defaultfilters import date
 from django.utils.translation import gettext_lazy as _
 from oscar.core.loading import get_class
 
+from oscar_champions.dashboard.apps import can_access_dashboard
 from oscar_champions.exports import csv_response, export_filename
 from oscar_champions.reports import DEFAULT_TOP, BestCustomersReport, Period, PeriodPreset
 
@@ -71,7 +72,7 @@ class BestCustomersReportGenerator(ReportGenerator):
         }
 
     def is_available_to(self, user):
-        return user.is_staff or user.has_perm("oscar_champions.access_dashboard")
+        return can_access_dashboard(user)
 
 
 class ChampionsGeneratorRepository(GeneratorRepository):

@@ -4,11 +4,13 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.utils import timezone
 from oscar.core.loading import get_model
 
 from oscar_champions.metrics import refresh_metrics
 from oscar_champions.models import CustomerMetrics, SavedSegment
+from oscar_champions.recommendations import refresh_affinities
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, place_order
 
 
@@ -59,6 +61,26 @@ def shop(db):
         "ana": CustomerMetrics.objects.get(email="ana@example.com"),
         "segment": SavedSegment.objects.create(name="Big spenders", filters={"revenue_min": ["300"]}),
     }
+
+
+@pytest.fixture
+def store(db):
+    """Coffee buyers who also buy grinders, a champion among them, and a newcomer."""
+    cache.clear()
+    coffee = CategoryFactory(name="Café")
+    names = ["Café em grãos", "Moedor manual", "Caneca", "Filtro", "Chaleira", "Livro"]
+    products = [ProductFactory(title=name, categories__category=coffee) for name in names]
+    buyers = [CustomerFactory() for _ in range(6)]
+    for buyer in buyers:
+        place_order(user=buyer, lines=[(products[0], 1, "30.00"), (products[1], 1, "90.00")])
+        place_order(user=buyer, lines=[(products[2], 1, "20.00")] + [(products[5], 1, "40.00")] * (buyer != buyers[0]))
+    champion = buyers[0]  # who has not bought the book yet
+    newcomer = CustomerFactory()
+    place_order(user=newcomer, lines=[(products[0], 1, "30.00")])
+    refresh_metrics()
+    CustomerMetrics.objects.filter(user=champion).update(lifecycle_stage="champions", is_champion=True)
+    refresh_affinities()
+    return {"products": products, "champion": champion, "newcomer": newcomer}
 
 
 def _days_ago(days):

@@ -1,49 +1,17 @@
 """The storefront's template tags and the sandbox pages that show them."""
 
 import pytest
-from django.core.cache import cache
 from django.template import Context, Template
-from django.test import RequestFactory
 from django.urls import reverse
-from oscar.core.loading import get_class, get_model
 
-from oscar_champions.metrics import refresh_metrics
-from oscar_champions.models import CustomerMetrics
-from oscar_champions.recommendations import invalidate_storefront, refresh_affinities
-from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, place_order
+from oscar_champions.recommendations import invalidate_storefront
+from tests.factories import place_order, storefront_request
 
 pytestmark = pytest.mark.django_db
 
-Selector = get_class("partner.strategy", "Selector")
-Basket = get_model("basket", "Basket")
-
-
-@pytest.fixture
-def store():
-    """Coffee buyers who also buy grinders, a champion among them, and a newcomer."""
-    cache.clear()
-    coffee = CategoryFactory(name="Café")
-    names = ["Café em grãos", "Moedor manual", "Caneca", "Filtro", "Chaleira", "Livro"]
-    products = [ProductFactory(title=name, categories__category=coffee) for name in names]
-    buyers = [CustomerFactory() for _ in range(6)]
-    for buyer in buyers:
-        place_order(user=buyer, lines=[(products[0], 1, "30.00"), (products[1], 1, "90.00")])
-        place_order(user=buyer, lines=[(products[2], 1, "20.00")] + [(products[5], 1, "40.00")] * (buyer != buyers[0]))
-    champion = buyers[0]  # who has not bought the book yet
-    newcomer = CustomerFactory()
-    place_order(user=newcomer, lines=[(products[0], 1, "30.00")])
-    refresh_metrics()
-    CustomerMetrics.objects.filter(user=champion).update(lifecycle_stage="champions", is_champion=True)
-    refresh_affinities()
-    return {"products": products, "champion": champion, "newcomer": newcomer}
-
 
 def _render(source, user, **context):
-    request = RequestFactory().get("/")
-    request.user = user
-    request.session = {}
-    request.basket = Basket()  # what Oscar's basket middleware gives a request, unsaved: no query
-    request.strategy = Selector().strategy(request=request, user=user)
+    request = storefront_request(user)
     return Template("{% load champions_tags %}" + source).render(Context({"request": request, "user": user, **context}))
 
 

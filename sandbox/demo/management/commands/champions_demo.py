@@ -4,6 +4,7 @@ import argparse
 import time
 from datetime import date
 
+from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
@@ -70,6 +71,7 @@ class Command(BaseCommand):
             if options["if_empty"]:
                 if verbosity >= 1:
                     self.stdout.write("The database already has orders: no demo store built.")
+                self.create_pages(verbosity)
                 return
             raise CommandError(
                 "This database already has orders. Run with --flush to delete every order and the demo "
@@ -108,3 +110,14 @@ class Command(BaseCommand):
                 f"Staff login for /dashboard/: {ADMIN_EMAIL} (username {ADMIN_USERNAME}), "
                 f"password {ADMIN_PASSWORD}"
             )
+        self.create_pages(verbosity)
+
+    def create_pages(self, verbosity):
+        """With Wagtail installed, the content pages that use the Champions blocks (once)."""
+        if not apps.is_installed("sandbox.cms"):
+            return
+        from sandbox.cms.demo import create_demo_pages
+
+        home = create_demo_pages()
+        if verbosity >= 1:
+            self.stdout.write(f"Wagtail pages: {home.url} and its campaign page; edit them at /cms/.")
