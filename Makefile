@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1:8000
 
 .PHONY: demo install test test-core lint wheel-check messages benchmarks clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[sandbox,test,lint,wagtail]"
@@ -35,7 +35,7 @@ test: install
 
 ## The tests without the optional Wagtail extra, in their own virtualenv: the core must not need Wagtail (the
 ## Wagtail tests skip, the sandbox leaves Wagtail's apps out).
-$(CORE_VENV)/.installed: pyproject.toml
+$(CORE_VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(CORE_VENV)
 	$(CORE_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CORE_VENV)/bin/python -m pip install --quiet -e ".[sandbox,test]"
