@@ -14,7 +14,6 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import numpy as np
-from django.db import connections
 from django.db.models import Count, F, Max, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -79,12 +78,12 @@ def past_base_figures(moments):
     The model's predictions of a past date are not known, so ``average_predicted_value`` is ``None``.
     """
     # Imported here: the metrics engine summarises its tables with this module.
-    from oscar_champions.metrics import open_customer_tables
+    from oscar_champions.metrics import ensure_customer_tables, open_customer_tables
 
     tables = open_customer_tables()
     if tables is not None and (tables[0] is None or tables[0] >= max(moments)):
         # In a full refresh on PostgreSQL, the orders already grouped by integer customer id are read.
-        found = _totals_of_order_customers(moments)
+        found = _totals_of_order_customers(ensure_customer_tables(), moments)
     else:
         found = _totals_of_counted_orders(moments)
     figures = []
@@ -127,9 +126,9 @@ def _totals_of_counted_orders(moments):
     return grouped.aggregate(**totals)
 
 
-def _totals_of_order_customers(moments):
+def _totals_of_order_customers(connection, moments):
     """The totals of ``_totals_of_counted_orders``, with the same rules, over the refresh's table of the
-    counted orders by integer customer id (see ``metrics.customer_tables``)."""
+    counted orders by integer customer id on ``connection`` (see ``metrics.customer_tables``)."""
     per_customer, totals, params = [], [], []
     for i, moment in enumerate(moments):
         before = "FILTER (WHERE date_placed <= %s)"
@@ -147,7 +146,7 @@ def _totals_of_order_customers(moments):
             f"SUM(span_{i}) {repeat} AS total_span_{i}",
             f"SUM(revenue_{i}) AS total_revenue_{i}",
         ]
-    with connections[RefreshRun.objects.db].cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {', '.join(totals)} FROM (SELECT {', '.join(per_customer)} FROM champions_order_customer "
             f"WHERE date_placed <= %s GROUP BY customer) AS customers",

@@ -366,15 +366,20 @@ def _tune_for_aggregates(cursor):
 
 #: The temporary tables ``customer_tables()`` creates.
 CUSTOMER_TABLES = ("champions_order_customer", "champions_customer_product", "champions_customer_key")
-#: The date (``None``: no limit) each database connection of this thread has ``customer_tables()`` open
-#: for, in a tuple.
-_open_tables = threading.local()
+#: The open ``customer_tables()`` block of each database connection of this thread.
+_open_blocks = threading.local()
+
+
+@dataclass
+class _CustomerTablesBlock:
+    until: datetime | None
+    created: bool = False
 
 
 @contextmanager
 def customer_tables(until):
-    """On PostgreSQL, temporary tables of the orders and lines that count up to ``until``, by integer
-    customer id, for the duration of the block:
+    """A block inside which, on PostgreSQL, temporary tables of the orders and lines that count up to
+    ``until`` (``None``: every order), by integer customer id, are shared by whatever reads them:
 
     * ``champions_order_customer``: each counted order's customer, user, revenue, date and whether it
       had a discount (``ORDER_CUSTOMERS_SQL``);
@@ -382,22 +387,54 @@ def customer_tables(until):
       (``CUSTOMER_PRODUCTS_SQL``);
     * ``champions_customer_key``: each customer's key (``customer``, ``key``).
 
-    The metrics and the product affinities of a full refresh both read them, so the lines are grouped
-    once: inside a block open for the same ``until``, the tables are reused. Yields ``True``; elsewhere
-    than on PostgreSQL, creates nothing and yields ``False``.
+    The metrics, the overview's past figures and the product affinities of a full refresh all read
+    them, so the orders and lines are grouped once. The tables are created by their first reader
+    (``ensure_customer_tables()``, so that a failure there is the reader's, e.g. a failed refresh) and
+    dropped at the end of the block. A block inside another for the same ``until`` shares its tables;
+    for another date it raises ``ValueError``. They live across transactions, so the connection must
+    be a session's (not a pooler's in transaction mode). Yields ``True``; elsewhere than on PostgreSQL,
+    does nothing and yields ``False``.
     """
     connection = connections[Order.objects.db]
     if connection.vendor != "postgresql":
         yield False
         return
-    is_open = getattr(_open_tables, connection.alias, None)
-    if is_open is not None:
-        if is_open != (until,):
+    block = getattr(_open_blocks, connection.alias, None)
+    if block is not None:
+        if block.until != until:
             raise ValueError("The customer tables are already open for another date.")
         yield True
         return
+    block = _CustomerTablesBlock(until)
+    setattr(_open_blocks, connection.alias, block)
+    try:
+        yield True
+    finally:
+        setattr(_open_blocks, connection.alias, None)
+        # After a failure in a transaction, the rollback drops what it created; the next refresh drops the rest.
+        if block.created and connection.connection is not None and not connection.needs_rollback:
+            with connection.cursor() as cursor:
+                _drop_customer_tables(cursor)
+
+
+def open_customer_tables():
+    """The ``until`` of the ``customer_tables()`` block open on this thread's connection, in a tuple
+    (``(None,)`` for every order), or ``None`` outside a block (and elsewhere than on PostgreSQL)."""
+    block = getattr(_open_blocks, Order.objects.db, None)
+    return None if block is None else (block.until,)
+
+
+def ensure_customer_tables():
+    """Create the tables of the open ``customer_tables()`` block unless they exist; return the
+    database connection that has them."""
+    connection = connections[Order.objects.db]
+    block = getattr(_open_blocks, connection.alias, None)
+    if block is None:
+        raise RuntimeError("ensure_customer_tables() needs an open customer_tables() block.")
+    if block.created:
+        return connection
     users, user_params = _compiled(_user_keys())
-    orders, order_params = _compiled(_customer_orders(eligible_orders(until=until)))
+    orders, order_params = _compiled(_customer_orders(eligible_orders(until=block.until)))
     # A guest customer's id is one of their orders' ids, negated; only guest orders need to be searched.
     guest_keys, guest_params = _compiled(
         Order.objects.filter(user__isnull=True)
@@ -406,33 +443,22 @@ def customer_tables(until):
         .order_by()
     )
     lines, line_params = _lines_sql()
-    try:
-        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            _tune_for_aggregates(cursor)
-            _drop_customer_tables(cursor)
-            cursor.execute(ORDER_CUSTOMERS_SQL.format(users=users, orders=orders), [*user_params, *order_params])
-            # The planner needs the tables' sizes to hash the smaller side of each join.
-            cursor.execute("ANALYZE champions_order_customer")
-            cursor.execute(
-                "CREATE TEMPORARY TABLE champions_customer_product AS "
-                + CUSTOMER_PRODUCTS_SQL.format(lines=lines, order_customer="champions_order_customer"),
-                line_params,
-            )
-            cursor.execute("ANALYZE champions_customer_product")
-            cursor.execute(CUSTOMER_KEYS_SQL.format(users=users, guest_keys=guest_keys), [*user_params, *guest_params])
-            cursor.execute("ANALYZE champions_customer_key")
-        setattr(_open_tables, connection.alias, (until,))
-        yield True
-    finally:
-        setattr(_open_tables, connection.alias, None)
-        with connection.cursor() as cursor:
-            _drop_customer_tables(cursor)
-
-
-def open_customer_tables():
-    """Whether the tables of ``customer_tables()`` are open on this thread's connection, and up to when:
-    ``(until,)``, ``until`` being ``None`` when they hold every order, or ``None`` when they are not open."""
-    return getattr(_open_tables, Order.objects.db, None)
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        _tune_for_aggregates(cursor)
+        _drop_customer_tables(cursor)
+        cursor.execute(ORDER_CUSTOMERS_SQL.format(users=users, orders=orders), [*user_params, *order_params])
+        # The planner needs the tables' sizes to hash the smaller side of each join.
+        cursor.execute("ANALYZE champions_order_customer")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE champions_customer_product AS "
+            + CUSTOMER_PRODUCTS_SQL.format(lines=lines, order_customer="champions_order_customer"),
+            line_params,
+        )
+        cursor.execute("ANALYZE champions_customer_product")
+        cursor.execute(CUSTOMER_KEYS_SQL.format(users=users, guest_keys=guest_keys), [*user_params, *guest_params])
+        cursor.execute("ANALYZE champions_customer_key")
+    block.created = True
+    return connection
 
 
 def _drop_customer_tables(cursor):
@@ -442,7 +468,7 @@ def _drop_customer_tables(cursor):
 def aggregate_customers_postgresql(backtest_cutoff=None):
     """PostgreSQL's fast path to ``aggregate_customers(counted_orders(until), counted_lines(until),
     backtest_cutoff)``: the same table, in one statement over the tables of ``customer_tables(until)``,
-    which must be open. Runs in the caller's transaction."""
+    whose block must be open. Runs in the caller's transaction."""
     sql, params = _customers_sql(
         "order_customer AS NOT MATERIALIZED (SELECT * FROM champions_order_customer)",
         [],
@@ -453,7 +479,7 @@ def aggregate_customers_postgresql(backtest_cutoff=None):
         key_params=[],
         backtest_cutoff=backtest_cutoff,
     )
-    connection = connections[Order.objects.db]
+    connection = ensure_customer_tables()
     with connection.cursor() as cursor:
         _tune_for_aggregates(cursor)
     with connection.chunked_cursor() as cursor:
@@ -874,9 +900,9 @@ def insert_rows(model, names, rows):
 def integer_columns(cursor, sql, params, count):
     """The rows of ``sql``, ``count`` integer columns that are never null, as ``count`` int64 arrays.
 
-    On PostgreSQL with psycopg 3 each column comes as one array in a binary COPY, which NumPy reads in
-    bulk (row by row, the driver's own overhead would outweigh the query); elsewhere through the
-    cursor, a chunk of rows at a time.
+    On PostgreSQL with psycopg 3 the columns come as arrays of up to ARRAY_ROWS values in a binary COPY,
+    which NumPy reads in bulk (row by row, the driver's own overhead would outweigh the query);
+    elsewhere through the cursor, a chunk of rows at a time.
     """
     copy = getattr(cursor.cursor, "copy", None) if cursor.db.vendor == "postgresql" else None
     if copy is None:
@@ -884,33 +910,46 @@ def integer_columns(cursor, sql, params, count):
         chunks = [np.array(rows, dtype=np.int64).reshape(-1, count) for rows in _chunks(cursor)]
         rows = np.concatenate(chunks) if chunks else np.zeros((0, count), dtype=np.int64)
         return [rows[:, i].copy() for i in range(count)]
-    arrays = ", ".join(f"array_agg(CAST(c{i} AS bigint))" for i in range(count))
     names = ", ".join(f"c{i}" for i in range(count))
-    with copy(f"COPY (SELECT {arrays} FROM ({sql}) AS rows ({names})) TO STDOUT (FORMAT BINARY)", params) as stream:
+    arrays = ", ".join(f"array_agg(CAST(c{i} AS bigint))" for i in range(count))
+    sql = (
+        f"COPY (SELECT {arrays} FROM (SELECT *, (ROW_NUMBER() OVER ()) / {ARRAY_ROWS} AS chunk "
+        f"FROM ({sql}) AS rows ({names})) AS numbered GROUP BY chunk ORDER BY chunk) TO STDOUT (FORMAT BINARY)"
+    )
+    # psycopg merges parameters only when there are some; the SQL is written for merging (%% for %).
+    with copy(sql, params) if params else copy(sql.replace("%%", "%")) as stream:
         data = b"".join(bytes(block) for block in stream)
-    # The header (a signature of 11 bytes, flags, the size of an extension), then the row's field count.
-    position = 19 + _integer(data, 15) + 2
-    columns = []
-    for _ in range(count):
-        size = _integer(data, position, signed=True)
-        position += 4
-        if size < 0:  # the array of no rows is null
-            columns.append(np.zeros(0, dtype=np.int64))
-            continue
-        # The array's header: dimensions, whether it has nulls, the element type, its length, its lower bound.
-        if _integer(data, position) != 1 or _integer(data, position + 4):
-            raise ValueError("Integer columns expected, without nulls.")
-        length = _integer(data, position + 12)
-        # Then each element: its size (8) and its big-endian value.
-        elements = np.frombuffer(data, dtype=[("size", ">i4"), ("value", ">i8")], count=length, offset=position + 20)
-        columns.append(elements["value"].astype(np.int64))
-        position += size
-    return columns
+    # The header: a signature of 11 bytes, flags, the size of an extension.
+    position = 19 + _integer(data, 15)
+    columns = [[] for _ in range(count)]
+    while (fields := _integer(data, position, size=2, signed=True)) != -1:  # -1: the trailer
+        if fields != count:
+            raise ValueError(f"{count} columns expected, not {fields}.")
+        position += 2
+        for column in columns:
+            size = _integer(data, position, signed=True)
+            # The array's header: dimensions, whether it has nulls, the element type, its length, its
+            # lower bound; then each element's size (8) and big-endian value.
+            dimensions, has_nulls, element_type, length = (_integer(data, position + 4 * i) for i in range(1, 5))
+            if size < 0 or dimensions != 1 or has_nulls or element_type != INT8_OID:
+                raise ValueError("Integer columns expected, without nulls.")
+            elements = np.frombuffer(data, dtype=[("size", ">i4"), ("value", ">i8")], count=length,
+                                     offset=position + 24)
+            column.append(elements["value"].astype(np.int64))
+            position += 4 + size
+    return [np.concatenate(column) if column else np.zeros(0, dtype=np.int64) for column in columns]
 
 
-def _integer(data, position, signed=False):
-    """The big-endian 4-byte integer at ``position`` of ``data``."""
-    return int.from_bytes(data[position:position + 4], "big", signed=signed)
+#: Values per array in ``integer_columns``: an array is built in the server's memory and must stay well
+#: under the 1 GB a value may take.
+ARRAY_ROWS = 1_000_000
+#: PostgreSQL's type of bigint.
+INT8_OID = 20
+
+
+def _integer(data, position, size=4, signed=False):
+    """The big-endian integer of ``size`` bytes at ``position`` of ``data``."""
+    return int.from_bytes(data[position:position + size], "big", signed=signed)
 
 
 def _record_run(run, table, context, as_of):

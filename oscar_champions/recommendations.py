@@ -1,7 +1,7 @@
 """Product recommendations: co-purchase affinities and bestseller lists computed by the refresh, and the
 strategies that turn them into a customer's picks.
 
-The refresh (``refresh_affinities``) gathers the distinct purchases in the database, counts them with
+The refresh (``refresh_affinities``) gathers the purchases in the database, counts them with
 NumPy and SciPy (one sparse matrix product for every pair of products) and stores each product's most
 related products (``ProductAffinity``) and the bestseller lists (``ProductRanking``). The storefront
 then needs one query to rank a customer's candidates (``PersonalPicks``, ``BoughtTogether``) and one to
@@ -17,7 +17,7 @@ from collections import defaultdict
 
 import numpy as np
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.db.models import Exists, F, FloatField, IntegerField, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils.module_loading import import_string
@@ -26,7 +26,7 @@ from scipy import sparse
 
 from oscar_champions.conf import champions_settings
 from oscar_champions.customers import counted_lines, eligible_orders, guest_email_expression, user_key
-from oscar_champions.metrics import customer_tables, insert_rows, integer_columns
+from oscar_champions.metrics import customer_tables, ensure_customer_tables, insert_rows, integer_columns
 from oscar_champions.models import CustomerMetrics, ProductAffinity, ProductRanking
 
 Line = get_model("order", "Line")
@@ -41,6 +41,8 @@ StockRecord = get_model("partner", "StockRecord")
 #: enough to fill a row of recommendations after removing what the customer already bought.
 RANKING_SIZE = 100
 CANDIDATES = 48
+#: Pairs of products counted at once by ``related_products`` (at most): bounds its memory.
+PAIR_BLOCK = 10_000_000
 
 CACHE_PREFIX = "oscar_champions:storefront"
 
@@ -59,7 +61,7 @@ def _purchases(cursor, until, on_postgresql):
     On PostgreSQL they are read from the tables of ``customer_tables()``, which must be open; elsewhere
     from ``counted_lines()``, customers numbered by their key.
     """
-    qn = connection.ops.quote_name
+    qn = cursor.db.ops.quote_name
     metrics, product = CustomerMetrics._meta.db_table, Product._meta.db_table
     if on_postgresql:
         customers, items = integer_columns(cursor, f"""
@@ -127,15 +129,25 @@ def related_products(purchases, minimum, per_product):
     then the related product's id. The pairs are counted with one sparse matrix product.
     """
     bought, products, buyers = purchases.bought, purchases.products, purchases.buyers()
-    pairs = (bought.T @ bought).tocoo()
-    # Each unordered pair once (the matrix is symmetric), then both ways.
-    kept = (pairs.row < pairs.col) & (pairs.data >= minimum)
-    first, second, together = pairs.row[kept], pairs.col[kept], pairs.data[kept].astype(np.int64)
+    first, second, together = [], [], []
+    # The pairs with a block of products at a time, so that a big catalogue's matrix of pairs is never
+    # held whole; each unordered pair once (the matrix is symmetric), the rare ones left out.
+    block = max(1, PAIR_BLOCK // max(len(products), 1))
+    by_product = bought.tocsc()
+    for start in range(0, len(products), block):
+        pairs = (bought.T @ by_product[:, start:start + block]).tocoo()
+        kept = (pairs.row < pairs.col + start) & (pairs.data >= minimum)
+        first.append(pairs.row[kept])
+        second.append(pairs.col[kept] + start)
+        together.append(pairs.data[kept].astype(np.int64))
+    first, second, together = (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+                               for parts in (first, second, together))
     score = together / np.sqrt(buyers[first].astype(float) * buyers[second])
     product = products[np.concatenate((first, second))]
     related = products[np.concatenate((second, first))]
     together, score = np.concatenate((together, together)), np.concatenate((score, score))
-    order = np.lexsort((related, -together, -score, product))
+    # Rounded for the order, so that scores equal but for floating point tie.
+    order = np.lexsort((related, -together, -np.round(score, 12), product))
     product, related, together, score = product[order], related[order], together[order], score[order]
     rank = _positions(product)
     best = rank <= per_product
@@ -162,9 +174,10 @@ def bestseller_lists(purchases, category_items, size=RANKING_SIZE):
         order = np.lexsort((product, -count, category))
         category, product, count = category[order], product[order], count[order]
         rank = _positions(category)
-        for row in zip(category.tolist(), product.tolist(), count.tolist(), rank.tolist()):
-            if row[3] <= size:
-                yield (kind.value, None if row[0] < 0 else row[0], *row[1:])
+        listed = rank <= size
+        for row in zip(category[listed].tolist(), product[listed].tolist(), count[listed].tolist(),
+                       rank[listed].tolist()):
+            yield (kind.value, None if row[0] < 0 else row[0], *row[1:])
 
 
 def refresh_affinities(as_of=None, progress=None):
@@ -174,9 +187,9 @@ def refresh_affinities(as_of=None, progress=None):
     the cosine similarity of the products' buyers, ``together / sqrt(buyers_a * buyers_b)``: a pair of
     bestsellers needs many more shared buyers than a pair of niche products to score as high. Pairs
     bought by fewer than ``AFFINITY_MIN_CUSTOMERS`` customers are ignored; each product keeps its best
-    ``AFFINITIES_PER_PRODUCT`` (see ``related_products``). The distinct purchases are gathered in the
-    database and counted with NumPy and SciPy; the tables are replaced in one transaction, so the
-    storefront never sees a half-written list.
+    ``AFFINITIES_PER_PRODUCT`` (see ``related_products``). The purchases are gathered in the database
+    and counted with NumPy and SciPy; the tables are replaced in one transaction, so the storefront
+    never sees a half-written list.
     """
     started = time.monotonic()
     category = Category._meta.db_table
@@ -186,24 +199,26 @@ def refresh_affinities(as_of=None, progress=None):
         SELECT DISTINCT ancestor.id, pc.product_id FROM {ProductCategory._meta.db_table} pc
         JOIN {category} own ON own.id = pc.category_id JOIN {category} ancestor ON own.path LIKE ancestor.path || '%%'
     """
-    with customer_tables(as_of) as on_postgresql, transaction.atomic(), connection.cursor() as cursor:
-        purchases = _purchases(cursor, as_of, on_postgresql)
-        # Plain SQL DELETEs: QuerySet.delete() would load every row first whenever a project listens to
-        # every model's deletions (haystack does, in most Oscar shops).
-        ProductAffinity.objects.all()._raw_delete(ProductAffinity.objects.db)
-        ProductRanking.objects.all()._raw_delete(ProductRanking.objects.db)
-        related = related_products(
-            purchases, champions_settings.AFFINITY_MIN_CUSTOMERS, champions_settings.AFFINITIES_PER_PRODUCT
-        )
-        insert_rows(ProductAffinity, ("product_id", "related_id", "score", "customers", "rank"),
-                    zip(*(column.tolist() for column in related)))
-        if progress:
-            progress(f"Product affinities computed in {time.monotonic() - started:.1f} s.")
-        insert_rows(
-            ProductRanking, ("kind", "category_id", "product_id", "customers", "rank"),
-            bestseller_lists(purchases, integer_columns(cursor, category_items, [], 2)),
-        )
-        transaction.on_commit(invalidate_storefront)
+    with customer_tables(as_of) as on_postgresql:
+        database = ensure_customer_tables() if on_postgresql else connections[Line.objects.db]
+        with transaction.atomic(using=database.alias), database.cursor() as cursor:
+            purchases = _purchases(cursor, as_of, on_postgresql)
+            # Plain SQL DELETEs: QuerySet.delete() would load every row first whenever a project listens to
+            # every model's deletions (haystack does, in most Oscar shops).
+            ProductAffinity.objects.all()._raw_delete(ProductAffinity.objects.db)
+            ProductRanking.objects.all()._raw_delete(ProductRanking.objects.db)
+            related = related_products(
+                purchases, champions_settings.AFFINITY_MIN_CUSTOMERS, champions_settings.AFFINITIES_PER_PRODUCT
+            )
+            insert_rows(ProductAffinity, ("product_id", "related_id", "score", "customers", "rank"),
+                        zip(*(column.tolist() for column in related)))
+            if progress:
+                progress(f"Product affinities computed in {time.monotonic() - started:.1f} s.")
+            insert_rows(
+                ProductRanking, ("kind", "category_id", "product_id", "customers", "rank"),
+                bestseller_lists(purchases, integer_columns(cursor, category_items, [], 2)),
+            )
+            transaction.on_commit(invalidate_storefront)
     elapsed = time.monotonic() - started
     if progress:
         progress(f"Bestseller lists computed; recommendations refreshed in {elapsed:.1f} s.")

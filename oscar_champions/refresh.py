@@ -10,8 +10,9 @@ from oscar_champions.recommendations import refresh_affinities
 def refresh_everything(as_of=None, progress=None):
     """Refresh the metrics, the overview's figures for past dates, then the product affinities.
 
-    The affinities come last because the champions' favourites read the stages just computed; both
-    read the same per-customer tables of orders and lines (``customer_tables``), gathered once.
+    The affinities come last because the champions' favourites read the stages just computed. On
+    PostgreSQL all three read the same per-customer tables of orders and lines (``customer_tables``),
+    gathered once, by the metrics.
     Returns the metrics' ``RefreshRun``.
     """
     report = progress or (lambda message: None)

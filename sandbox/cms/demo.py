@@ -1,8 +1,10 @@
 """The demo content: a Wagtail home page and a campaign page made of the Champions blocks."""
 
+from django.conf import settings
 from django.db import transaction
 from oscar.core.loading import get_model
-from wagtail.models import Page, Site
+from wagtail.coreutils import get_supported_content_language_variant
+from wagtail.models import Locale, Page, Site
 
 from sandbox.cms.models import CampaignPage, HomePage
 
@@ -23,6 +25,10 @@ def create_demo_pages():
     if home is not None:
         return home
     root = Page.get_first_root_node()
+    if root is None:
+        # Wagtail's migrations make the tree's root and the default locale; a flushed database has neither.
+        Locale.objects.get_or_create(language_code=get_supported_content_language_variant(settings.LANGUAGE_CODE))
+        root = Page.add_root(instance=Page(title="Root", slug="root"))
     # Wagtail's first migration leaves a "Welcome to your new Wagtail site!" page as the site's root.
     welcome = root.get_children().filter(content_type__model="page", slug="home").first()
     if welcome is not None:

@@ -3,6 +3,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from oscar_champions.kpis import KPI, customer_kpis, rfm_heat_map, segment_distribution, segment_movements
@@ -109,8 +111,11 @@ def test_past_figures_from_one_pass_equal_the_engines_summary(shop, in_a_refresh
 
     moments = [START, END - timedelta(days=60), END]
     # In a refresh, PostgreSQL reads the refresh's table of orders by customer instead of the orders.
-    with customer_tables(END + timedelta(days=1)) if in_a_refresh else nullcontext():
+    with customer_tables(END + timedelta(days=1)) if in_a_refresh else nullcontext(), \
+            CaptureQueriesContext(connection) as queries:
         past = past_base_figures(moments)
+    read_the_table = any("FROM champions_order_customer WHERE" in query["sql"] for query in queries)
+    assert read_the_table == (in_a_refresh and connection.vendor == "postgresql")
     for moment, figures in zip(moments, past):
         expected = summarise(aggregate_customers(counted_orders(until=moment)))
         for name in ("customers", "repeat_customers", "repeat_rate", "average_days_between_orders", "average_value"):

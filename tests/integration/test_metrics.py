@@ -238,8 +238,9 @@ def test_incremental_update_removes_a_customer_whose_orders_were_all_cancelled()
 
 
 @pytest.mark.parametrize("rows", [0, 3, 150_000])
-def test_integer_columns_reads_every_row(rows):
-    # On PostgreSQL through a binary COPY: 150,000 rows are several megabytes, read in more than one chunk.
+def test_integer_columns_reads_every_row(rows, monkeypatch):
+    # On PostgreSQL through a binary COPY, in arrays of up to ARRAY_ROWS values: several of them here.
+    monkeypatch.setattr("oscar_champions.metrics.ARRAY_ROWS", 40_000)
     sql = (
         "WITH RECURSIVE numbers (n) AS (SELECT 1 WHERE %s > 0 UNION ALL SELECT n + 1 FROM numbers WHERE n < %s) "
         "SELECT n, -n * CAST(1000000000 AS BIGINT) FROM numbers"
@@ -250,8 +251,9 @@ def test_integer_columns_reads_every_row(rows):
     assert second.tolist() == [-n * 1_000_000_000 for n in range(1, rows + 1)]
 
 
-def test_integer_columns_refuses_nulls():
-    if connection.vendor != "postgresql":
-        pytest.skip("the binary COPY is PostgreSQL's")
-    with connection.cursor() as cursor, pytest.raises(ValueError):
-        integer_columns(cursor, "SELECT NULL::bigint", [], 1)
+def test_integer_columns_refuses_nulls_and_reads_percent_signs_alike():
+    with connection.cursor() as cursor:
+        assert integer_columns(cursor, "SELECT CASE WHEN 'a%%' LIKE 'a%%' THEN 1 ELSE 0 END", [], 1)[0].tolist() == [1]
+        if connection.vendor == "postgresql":
+            with pytest.raises(ValueError):
+                integer_columns(cursor, "SELECT NULL::bigint", [], 1)

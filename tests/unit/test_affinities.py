@@ -3,6 +3,7 @@
 from collections import Counter
 from itertools import combinations
 from math import sqrt
+from unittest.mock import patch
 
 import numpy as np
 from hypothesis import given, settings
@@ -30,7 +31,7 @@ def reference_related(pairs, minimum, per_product):
         if count >= minimum:
             score = count / sqrt(buyers[a] * buyers[b])
             rows += [(a, b, score, count), (b, a, score, count)]
-    rows.sort(key=lambda row: (row[0], -row[2], -row[3], row[1]))
+    rows.sort(key=lambda row: (row[0], -round(row[2], 12), -row[3], row[1]))
     ranked, position = [], Counter()
     for product, related, score, count in rows:
         position[product] += 1
@@ -40,9 +41,11 @@ def reference_related(pairs, minimum, per_product):
 
 
 @settings(max_examples=150, deadline=None)
-@given(purchases, st.integers(1, 3), st.integers(1, 4))
-def test_related_products_equal_a_plain_count(pairs, minimum, per_product):
-    columns = related_products(Purchases(*_arrays(pairs), []), minimum, per_product)
+@given(purchases, st.integers(1, 3), st.integers(1, 4), st.sampled_from([1, 20, 10_000_000]))
+def test_related_products_equal_a_plain_count(pairs, minimum, per_product, block):
+    # Counted a few products at a time (a block of pairs as small as one product's), or all at once.
+    with patch("oscar_champions.recommendations.PAIR_BLOCK", block):
+        columns = related_products(Purchases(*_arrays(pairs), []), minimum, per_product)
     got = [(int(p), int(r), float(s), int(t), int(k)) for p, r, s, t, k in zip(*columns)]
     expected = reference_related(pairs, minimum, per_product)
     assert [row[:2] + row[3:] for row in got] == [row[:2] + row[3:] for row in expected]
