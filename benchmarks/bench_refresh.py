@@ -104,7 +104,9 @@ def peak_memory(url):
         "print(run.customers, before, peak())"
     )
     env = dict(os.environ, DATABASE_URL=url, PYTHONPATH=str(ROOT))
-    output = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+    output = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if output.returncode:
+        sys.exit(f"The refresh on {url} failed:\n{output.stderr}")
     customers, before, after = (int(value) for value in output.stdout.split()[-3:])
     return customers, before / 1024, after / 1024
 

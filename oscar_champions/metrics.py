@@ -901,8 +901,8 @@ def integer_columns(cursor, sql, params, count):
     """The rows of ``sql``, ``count`` integer columns that are never null, as ``count`` int64 arrays.
 
     On PostgreSQL with psycopg 3 the columns come as arrays of up to ARRAY_ROWS values in a binary COPY,
-    which NumPy reads in bulk (row by row, the driver's own overhead would outweigh the query);
-    elsewhere through the cursor, a chunk of rows at a time.
+    which NumPy reads in bulk as they arrive (row by row, the driver's own overhead would outweigh the
+    query); elsewhere through the cursor, a chunk of rows at a time.
     """
     copy = getattr(cursor.cursor, "copy", None) if cursor.db.vendor == "postgresql" else None
     if copy is None:
@@ -916,27 +916,20 @@ def integer_columns(cursor, sql, params, count):
         f"COPY (SELECT {arrays} FROM (SELECT *, (ROW_NUMBER() OVER ()) / {ARRAY_ROWS} AS chunk "
         f"FROM ({sql}) AS rows ({names})) AS numbered GROUP BY chunk ORDER BY chunk) TO STDOUT (FORMAT BINARY)"
     )
+    columns, pending, header = [[] for _ in range(count)], bytearray(), True
     # psycopg merges parameters only when there are some; the SQL is written for merging (%% for %).
     with copy(sql, params) if params else copy(sql.replace("%%", "%")) as stream:
-        data = b"".join(bytes(block) for block in stream)
-    # The header: a signature of 11 bytes, flags, the size of an extension.
-    position = 19 + _integer(data, 15)
-    columns = [[] for _ in range(count)]
-    while (fields := _integer(data, position, size=2, signed=True)) != -1:  # -1: the trailer
-        if fields != count:
-            raise ValueError(f"{count} columns expected, not {fields}.")
-        position += 2
-        for column in columns:
-            size = _integer(data, position, signed=True)
-            # The array's header: dimensions, whether it has nulls, the element type, its length, its
-            # lower bound; then each element's size (8) and big-endian value.
-            dimensions, has_nulls, element_type, length = (_integer(data, position + 4 * i) for i in range(1, 5))
-            if size < 0 or dimensions != 1 or has_nulls or element_type != INT8_OID:
-                raise ValueError("Integer columns expected, without nulls.")
-            elements = np.frombuffer(data, dtype=[("size", ">i4"), ("value", ">i8")], count=length,
-                                     offset=position + 24)
-            column.append(elements["value"].astype(np.int64))
-            position += 4 + size
+        for block in stream:
+            pending += block
+            if header and len(pending) >= 19:
+                # A signature of 11 bytes, flags, the size of an extension.
+                del pending[: 19 + _integer(pending, 15)]
+                header = False
+            while not header and (row := _array_row(pending, count)) is not None:
+                for column, values in zip(columns, row):
+                    column.append(values)
+    if pending != b"\xff\xff":  # the trailer
+        raise ValueError("Unexpected end of PostgreSQL's binary COPY.")
     return [np.concatenate(column) if column else np.zeros(0, dtype=np.int64) for column in columns]
 
 
@@ -945,6 +938,37 @@ def integer_columns(cursor, sql, params, count):
 ARRAY_ROWS = 1_000_000
 #: PostgreSQL's type of bigint.
 INT8_OID = 20
+
+
+def _array_row(pending, count):
+    """The ``count`` int64 arrays of the binary COPY row at the start of ``pending``, which is removed; or
+    ``None`` while the row has not fully arrived (or when the trailer is all that is left)."""
+    if len(pending) < 2 or _integer(pending, 0, size=2, signed=True) == -1:
+        return None
+    if _integer(pending, 0, size=2) != count:
+        raise ValueError(f"{count} columns expected, not {_integer(pending, 0, size=2)}.")
+    position, fields = 2, []
+    for _ in range(count):
+        if len(pending) < position + 4:
+            return None
+        size = _integer(pending, position, signed=True)
+        if size < 0:
+            raise ValueError("Integer columns expected, without nulls.")
+        if len(pending) < position + 4 + size:
+            return None
+        fields.append((position + 4, size))
+        position += 4 + size
+    row = []
+    for start, size in fields:
+        # The array's header: dimensions, whether it has nulls, the element type, its length, its lower
+        # bound; then each element's size (8) and big-endian value.
+        dimensions, has_nulls, element_type, length = (_integer(pending, start + 4 * i) for i in range(4))
+        if dimensions != 1 or has_nulls or element_type != INT8_OID:
+            raise ValueError("Integer columns expected, without nulls.")
+        elements = bytes(pending[start + 20:start + 20 + 12 * length])  # a copy: ``pending`` shrinks below
+        row.append(np.frombuffer(elements, dtype=[("size", ">i4"), ("value", ">i8")])["value"].astype(np.int64))
+    del pending[:position]
+    return row
 
 
 def _integer(data, position, size=4, signed=False):
