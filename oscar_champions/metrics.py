@@ -724,6 +724,7 @@ def refresh_metrics(as_of=None, progress=None):
         with transaction.atomic():
             _replace_metrics(table, run, as_of)
             _record_run(run, table, context, as_of)
+        _analyze_metrics()
     except Exception as exc:
         run.status = RefreshRun.Status.FAILED
         run.error = f"{type(exc).__name__}: {exc}"
@@ -742,6 +743,18 @@ def aggregate_all_customers(as_of, backtest_cutoff=None):
         with customer_tables(as_of), transaction.atomic(using=Order.objects.db):
             return aggregate_customers_postgresql(backtest_cutoff)
     return aggregate_customers(counted_orders(until=as_of), counted_lines(until=as_of), backtest_cutoff=backtest_cutoff)
+
+
+def _analyze_metrics():
+    """On PostgreSQL, clear out the previous rows of the rewritten metrics table and refresh the planner's
+    statistics at once: until autovacuum gets to it, the dashboard's pages would scan the dead rows and be
+    planned on the previous rows' figures (measured: the saved-segment list 1.6 s instead of 0.4 s right
+    after a refresh). VACUUM cannot run in a transaction: there, only the statistics are refreshed."""
+    connection = connections[CustomerMetrics.objects.db]
+    if connection.vendor == "postgresql":
+        command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
+        with connection.cursor() as cursor:
+            cursor.execute(f"{command} {connection.ops.quote_name(CustomerMetrics._meta.db_table)}")
 
 
 def _replace_metrics(table, run, as_of):
