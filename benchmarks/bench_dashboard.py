@@ -9,16 +9,11 @@ the end and its peak memory read from the kernel (VmHWM), before any other page 
 """
 
 import argparse
-import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
-os.environ.setdefault("DJANGO_DEBUG", "0")  # no per-query logging while timing
+from harness import setup
 
 
 def peak_memory_mib():
@@ -58,12 +53,9 @@ def main():
     parser.add_argument("--samples", type=int, default=5)
     args = parser.parse_args()
 
-    import django
-
-    django.setup()
+    setup()
     from django.contrib.auth import get_user_model
     from django.core.cache import cache
-    from django.db import connection
     from django.test import Client
     from django.urls import reverse
 
@@ -71,8 +63,6 @@ def main():
     from oscar_champions.metrics import latest_run
     from oscar_champions.models import CustomerMetrics, SavedSegment
 
-    if connection.vendor != "postgresql":
-        sys.exit("Benchmarks run on PostgreSQL: set DATABASE_URL=postgres://...")
     customers = CustomerMetrics.objects.count()
     if not customers:
         sys.exit("No metrics: build the demo store and run champions_refresh first.")

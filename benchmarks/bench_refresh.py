@@ -19,29 +19,8 @@ import os
 import statistics
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
-os.environ.setdefault("DJANGO_DEBUG", "0")  # no per-query logging while timing
-
-
-def setup():
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        sys.exit("Benchmarks run on PostgreSQL: set DATABASE_URL=postgres://...")
-
-
-def timed(function, *args, **kwargs):
-    start = time.perf_counter()
-    result = function(*args, **kwargs)
-    return time.perf_counter() - start, result
+from harness import ROOT, setup, timed
 
 
 def bare_group_by():

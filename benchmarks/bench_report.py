@@ -14,16 +14,9 @@ Needs a database with the demo store and a refresh (see the README). Prints one 
 """
 
 import argparse
-import os
 import statistics
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
-os.environ.setdefault("DJANGO_DEBUG", "0")  # no per-query logging while timing
+from harness import setup, timed
 
 #: Per-customer sums of both periods, keyed like oscar_champions.customers, written by hand.
 BARE_ORDERS_SQL = """
@@ -49,22 +42,6 @@ LEFT JOIN oscar_champions_customermetrics m
 WHERE o.status <> 'Cancelled' AND o.currency = %(currency)s AND o.date_placed BETWEEN %(start)s AND %(end)s
 GROUP BY 1, 2
 """
-
-
-def setup():
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        sys.exit("Benchmarks run on PostgreSQL: set DATABASE_URL=postgres://...")
-
-
-def timed(function, *args, **kwargs):
-    start = time.perf_counter()
-    result = function(*args, **kwargs)
-    return time.perf_counter() - start, result
 
 
 def bare(sql, params):
