@@ -16,8 +16,22 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 from django.db import connections, transaction
-from django.db.models import BooleanField, Count, Exists, Func, Max, Min, OuterRef, Q, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    Count,
+    Exists,
+    F,
+    Func,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce, Round
 from django.utils import timezone
 from oscar.core.loading import get_model
 
@@ -36,7 +50,7 @@ from oscar_champions.customers import (
     user_key_expression,
 )
 from oscar_champions.kpis import summarise
-from oscar_champions.models import CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
+from oscar_champions.models import CountedOrder, CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
 from oscar_champions.segments import champion_rule, lifecycle_stages
 
 logger = logging.getLogger(__name__)
@@ -210,7 +224,7 @@ WITH users AS MATERIALIZED (
     SELECT u.id, u.customer_key, MIN(u.id) OVER (PARTITION BY u.customer_key) AS customer
     FROM ({users}) AS u (id, customer_key)
 ), orders AS MATERIALIZED (
-    SELECT * FROM ({orders}) AS o (id, user_id, guest_key, revenue, date_placed, discounted)
+    SELECT * FROM ({orders}) AS o (id, user_id, guest_key, revenue, date_placed, discounted, site_id)
 ), guests AS (
     SELECT o.guest_key, COALESCE(MIN(users.customer), -MIN(o.id)) AS customer
     FROM orders AS o LEFT JOIN users ON users.customer_key = o.guest_key
@@ -218,7 +232,7 @@ WITH users AS MATERIALIZED (
     GROUP BY o.guest_key
 )
 SELECT o.id AS order_id, COALESCE(users.customer, guests.customer) AS customer, o.user_id, o.revenue,
-       o.date_placed, o.discounted
+       o.date_placed, o.discounted, o.site_id
 FROM orders AS o
 LEFT JOIN users ON users.id = o.user_id
 LEFT JOIN guests ON o.user_id IS NULL AND guests.guest_key = o.guest_key
@@ -311,7 +325,7 @@ def _customer_orders(orders, where=None):
             revenue=revenue_expression(),
             discounted=Exists(OrderDiscount.objects.filter(order=OuterRef("pk"))),
         )
-        .values_list("pk", "user_id", "guest_key", "revenue", "date_placed", "discounted")
+        .values_list("pk", "user_id", "guest_key", "revenue", "date_placed", "discounted", "site_id")
         .order_by()
     )
 
@@ -504,7 +518,7 @@ def _one_customer_postgresql(orders, theirs, key):
     lines, line_params = _lines_sql()
     sql, params = _customers_sql(
         f"order_customer AS (SELECT o.id AS order_id, 0 AS customer, o.user_id, o.revenue, o.date_placed, "
-        f"o.discounted FROM ({orders}) AS o (id, user_id, guest_key, revenue, date_placed, discounted))",
+        f"o.discounted FROM ({orders}) AS o (id, user_id, guest_key, revenue, date_placed, discounted, site_id))",
         order_params,
         f"({CUSTOMER_PRODUCTS_SQL.format(lines=lines, order_customer='order_customer')})",
         line_params,
@@ -708,23 +722,8 @@ def refresh_metrics(as_of=None, progress=None):
     report = progress or (lambda message: None)
     run = RefreshRun.objects.create(as_of=as_of)
     try:
-        backtest_days = champions_settings.BACKTEST_DAYS
-        cutoff = as_of - timedelta(days=backtest_days) if backtest_days else None
-        report("Aggregating orders and lines per customer")
-        table = aggregate_all_customers(as_of, cutoff)
-        report(f"Scoring {len(table)} customers and fitting the model")
-        derive_columns(table, as_of)
-        context = fit_context(table)
-        apply_context(table, context)
-        context["summary"] = summarise(table)
-        if cutoff is not None and context["model"]:
-            report("Backtesting the model")
-            run.backtest = run_backtest(table, cutoff, as_of)
-        report("Writing the metrics")
-        with transaction.atomic():
-            _replace_metrics(table, run, as_of)
-            _record_run(run, table, context, as_of)
-        _analyze_metrics()
+        with customer_tables(as_of):
+            _refresh_metrics(run, as_of, report)
     except Exception as exc:
         run.status = RefreshRun.Status.FAILED
         run.error = f"{type(exc).__name__}: {exc}"
@@ -736,6 +735,28 @@ def refresh_metrics(as_of=None, progress=None):
     return run
 
 
+def _refresh_metrics(run, as_of, report):
+    """The work of ``refresh_metrics``, inside its customer tables."""
+    backtest_days = champions_settings.BACKTEST_DAYS
+    cutoff = as_of - timedelta(days=backtest_days) if backtest_days else None
+    report("Aggregating orders and lines per customer")
+    table = aggregate_all_customers(as_of, cutoff)
+    report(f"Scoring {len(table)} customers and fitting the model")
+    derive_columns(table, as_of)
+    context = fit_context(table)
+    apply_context(table, context)
+    context["summary"] = summarise(table)
+    if cutoff is not None and context["model"]:
+        report("Backtesting the model")
+        run.backtest = run_backtest(table, cutoff, as_of)
+    report("Writing the metrics")
+    with transaction.atomic():
+        _replace_metrics(table, run, as_of)
+        _replace_counted_orders(as_of)
+        _record_run(run, table, context, as_of)
+    _analyze(CustomerMetrics, CountedOrder)
+
+
 def aggregate_all_customers(as_of, backtest_cutoff=None):
     """Every customer's aggregates as of ``as_of``: on PostgreSQL by its fast path, elsewhere with
     ``aggregate_customers()``."""
@@ -745,16 +766,17 @@ def aggregate_all_customers(as_of, backtest_cutoff=None):
     return aggregate_customers(counted_orders(until=as_of), counted_lines(until=as_of), backtest_cutoff=backtest_cutoff)
 
 
-def _analyze_metrics():
-    """On PostgreSQL, clear out the previous rows of the rewritten metrics table and refresh the planner's
-    statistics at once: until autovacuum gets to it, the dashboard's pages would scan the dead rows and be
+def _analyze(*models):
+    """On PostgreSQL, clear out the previous rows of the rewritten tables and refresh the planner's
+    statistics at once: until autovacuum gets to them, the dashboard's pages would scan the dead rows and be
     planned on the previous rows' figures (measured: the saved-segment list 1.6 s instead of 0.4 s right
     after a refresh). VACUUM cannot run in a transaction: there, only the statistics are refreshed."""
     connection = connections[CustomerMetrics.objects.db]
     if connection.vendor == "postgresql":
         command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
+        tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in models)
         with connection.cursor() as cursor:
-            cursor.execute(f"{command} {connection.ops.quote_name(CustomerMetrics._meta.db_table)}")
+            cursor.execute(f"{command} {tables}")
 
 
 def _replace_metrics(table, run, as_of):
@@ -793,6 +815,79 @@ def _replace_metrics(table, run, as_of):
                                 to_segment=pair.split("\t")[1], customers=int(count))
                 for pair, count in zip(pairs, counts)
             )
+
+
+#: The fields of ``CountedOrder``, in the order the statements below select them.
+COUNTED_ORDER_FIELDS = ("order", "customer", "site", "placed_at", "revenue_cents")
+
+
+def _replace_counted_orders(as_of):
+    """Rewrite ``CountedOrder`` from the orders that count up to ``as_of`` and the metrics just written.
+
+    On PostgreSQL, from the customer tables, where each order's customer is an integer already: the table
+    is emptied with TRUNCATE and its index rebuilt after the rows are in, in order (the rows and one index
+    built at once cost a third of a million rows written into an index one by one). Readers of the table
+    wait for the refresh's transaction meanwhile. Elsewhere, by each order's customer key.
+    """
+    connection = connections[CountedOrder.objects.db]
+    if open_customer_tables() is None:
+        CountedOrder.objects.all()._raw_delete(connection.alias)
+        metrics_id = CustomerMetrics.objects.filter(key=OuterRef("customer_key")).values("pk")[:1]
+        _insert_counted_orders(*_compiled(
+            counted_orders(until=as_of)
+            .annotate(metrics_id=Subquery(metrics_id))
+            .filter(metrics_id__isnull=False)
+            .annotate(cents=_cents("revenue"))
+            .values_list("pk", "metrics_id", "site_id", "date_placed", "cents")
+            .order_by()
+        ))
+        return
+    ensure_customer_tables()
+    qn = connection.ops.quote_name
+    opts = CountedOrder._meta
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {qn(opts.db_table)}")
+    with connection.schema_editor() as editor:
+        for index in opts.indexes:
+            editor.remove_index(CountedOrder, index)
+    _insert_counted_orders(
+        "SELECT oc.order_id, m.id, oc.site_id, oc.date_placed, CAST(ROUND(oc.revenue * 100) AS BIGINT) "
+        "FROM champions_order_customer AS oc "
+        "JOIN champions_customer_key AS k ON k.customer = oc.customer "
+        f"JOIN {qn(CustomerMetrics._meta.db_table)} AS m ON m.key = k.key ORDER BY oc.order_id",
+        [],
+    )
+    with connection.schema_editor() as editor:
+        for index in opts.indexes:
+            editor.add_index(CountedOrder, index)
+
+
+def _cents(amount):
+    """An amount of money (an expression) in whole cents, as a big integer."""
+    return Cast(Round(F(amount) * 100), BigIntegerField())
+
+
+def _insert_counted_orders(sql, params):
+    """Insert the ``CountedOrder`` rows ``sql`` selects, in the order of COUNTED_ORDER_FIELDS."""
+    connection = connections[CountedOrder.objects.db]
+    qn = connection.ops.quote_name
+    opts = CountedOrder._meta
+    columns = ", ".join(qn(opts.get_field(name).column) for name in COUNTED_ORDER_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {qn(opts.db_table)} ({columns}) {sql}", params)
+
+
+def _replace_customer_orders(row, orders):
+    """Make the ``CountedOrder`` rows of the customer whose metrics are ``row`` those of ``orders``
+    (counted orders annotated with ``revenue``), whoever's they were."""
+    CountedOrder.objects.filter(Q(customer=row) | Q(order__in=orders.values("pk")))._raw_delete(
+        CountedOrder.objects.db
+    )
+    _insert_counted_orders(*_compiled(
+        orders.annotate(metrics_id=Value(row.pk), cents=_cents("revenue"))
+        .values_list("pk", "metrics_id", "site_id", "date_placed", "cents")
+        .order_by()
+    ))
 
 
 class _PreviousSegments(dict):
@@ -910,8 +1005,9 @@ def insert_rows(model, names, rows):
     model.objects.bulk_create(batch)
 
 
-def integer_columns(cursor, sql, params, count):
-    """The rows of ``sql``, ``count`` integer columns that are never null, as ``count`` int64 arrays.
+def number_columns(cursor, sql, params, kinds):
+    """The rows of ``sql`` as one NumPy array per column; ``kinds`` gives each column's kind, ``"i"`` for
+    an integer that is never null (int64), ``"f"`` for a float (float64, NaN for null): ``"iif"``.
 
     On PostgreSQL with psycopg 3 the columns come as arrays of up to ARRAY_ROWS values in a binary COPY,
     which NumPy reads in bulk as they arrive (row by row, the driver's own overhead would outweigh the
@@ -920,16 +1016,23 @@ def integer_columns(cursor, sql, params, count):
     copy = getattr(cursor.cursor, "copy", None) if cursor.db.vendor == "postgresql" else None
     if copy is None:
         cursor.execute(sql, params)
-        chunks = [np.array(rows, dtype=np.int64).reshape(-1, count) for rows in _chunks(cursor)]
-        rows = np.concatenate(chunks) if chunks else np.zeros((0, count), dtype=np.int64)
-        return [rows[:, i].copy() for i in range(count)]
-    names = ", ".join(f"c{i}" for i in range(count))
-    arrays = ", ".join(f"array_agg(CAST(c{i} AS bigint))" for i in range(count))
+        rows = [row for chunk in _chunks(cursor) for row in chunk]
+        return [
+            np.array([row[i] for row in rows], dtype=np.int64) if kind == "i"
+            else np.array([np.nan if row[i] is None else row[i] for row in rows], dtype=np.float64)
+            for i, kind in enumerate(kinds)
+        ]
+    names = ", ".join(f"c{i}" for i in range(len(kinds)))
+    arrays = ", ".join(
+        f"array_agg(CAST(c{i} AS bigint))" if kind == "i"
+        else f"array_agg(COALESCE(CAST(c{i} AS double precision), 'NaN'))"
+        for i, kind in enumerate(kinds)
+    )
     sql = (
         f"COPY (SELECT {arrays} FROM (SELECT *, (ROW_NUMBER() OVER ()) / {ARRAY_ROWS} AS chunk "
         f"FROM ({sql}) AS rows ({names})) AS numbered GROUP BY chunk ORDER BY chunk) TO STDOUT (FORMAT BINARY)"
     )
-    columns, pending, header = [[] for _ in range(count)], bytearray(), True
+    columns, pending, header = [[] for _ in kinds], bytearray(), True
     # psycopg merges parameters only when there are some; the SQL is written for merging (%% for %).
     with copy(sql, params) if params else copy(sql.replace("%%", "%")) as stream:
         for block in stream:
@@ -938,24 +1041,28 @@ def integer_columns(cursor, sql, params, count):
                 # A signature of 11 bytes, flags, the size of an extension.
                 del pending[: 19 + _integer(pending, 15)]
                 header = False
-            while not header and (row := _array_row(pending, count)) is not None:
+            while not header and (row := _array_row(pending, kinds)) is not None:
                 for column, values in zip(columns, row):
                     column.append(values)
     if pending != b"\xff\xff":  # the trailer
         raise ValueError("Unexpected end of PostgreSQL's binary COPY.")
-    return [np.concatenate(column) if column else np.zeros(0, dtype=np.int64) for column in columns]
+    return [
+        np.concatenate(column) if column else np.zeros(0, dtype=ARRAY_TYPES[kind][1])
+        for column, kind in zip(columns, kinds)
+    ]
 
 
-#: Values per array in ``integer_columns``: an array is built in the server's memory and must stay well
+#: Values per array in ``number_columns``: an array is built in the server's memory and must stay well
 #: under the 1 GB a value may take.
 ARRAY_ROWS = 1_000_000
-#: PostgreSQL's type of bigint.
-INT8_OID = 20
+#: Each kind of ``number_columns``: PostgreSQL's element type (bigint, double precision), NumPy's type.
+ARRAY_TYPES = {"i": (20, np.int64), "f": (701, np.float64)}
 
 
-def _array_row(pending, count):
-    """The ``count`` int64 arrays of the binary COPY row at the start of ``pending``, which is removed; or
-    ``None`` while the row has not fully arrived (or when the trailer is all that is left)."""
+def _array_row(pending, kinds):
+    """The arrays of the binary COPY row at the start of ``pending``, one per column of ``kinds``, which
+    is removed; or ``None`` while the row has not fully arrived (or when the trailer is all that is left)."""
+    count = len(kinds)
     if len(pending) < 2 or _integer(pending, 0, size=2, signed=True) == -1:
         return None
     if _integer(pending, 0, size=2) != count:
@@ -972,14 +1079,16 @@ def _array_row(pending, count):
         fields.append((position + 4, size))
         position += 4 + size
     row = []
-    for start, size in fields:
+    for (start, size), kind in zip(fields, kinds):
         # The array's header: dimensions, whether it has nulls, the element type, its length, its lower
         # bound; then each element's size (8) and big-endian value.
         dimensions, has_nulls, element_type, length = (_integer(pending, start + 4 * i) for i in range(4))
-        if dimensions != 1 or has_nulls or element_type != INT8_OID:
+        oid, dtype = ARRAY_TYPES[kind]
+        if dimensions != 1 or has_nulls or element_type != oid:
             raise ValueError("Integer columns expected, without nulls.")
         elements = bytes(pending[start + 20:start + 20 + 12 * length])  # a copy: ``pending`` shrinks below
-        row.append(np.frombuffer(elements, dtype=[("size", ">i4"), ("value", ">i8")])["value"].astype(np.int64))
+        big_endian = ">i8" if kind == "i" else ">f8"
+        row.append(np.frombuffer(elements, dtype=[("size", ">i4"), ("value", big_endian)])["value"].astype(dtype))
     del pending[:position]
     return row
 
@@ -1012,6 +1121,21 @@ def latest_run():
     return RefreshRun.objects.filter(status=RefreshRun.Status.SUCCEEDED).order_by("-started_at").first()
 
 
+def counted_orders_cover(until):
+    """Whether ``CountedOrder`` holds every order that counts placed up to ``until``, with its customer.
+
+    The last full refresh wrote those placed up to its date; the incremental updates, when they are on, add
+    each order placed since, unless the refresh was backdated (then, after its date, only the orders of the
+    customers updated since are there). Readers fall back on Oscar's orders when it does not.
+    """
+    run = latest_run()
+    if run is None:
+        return False
+    if until <= run.as_of:
+        return True
+    return champions_settings.INCREMENTAL_UPDATES and not run.is_backdated
+
+
 def customer_order_filter(key, user_ids=()):
     """A ``Q`` on orders annotated with ``guest_key`` (``guest_email_expression()``) that selects the
     orders of the customer ``key``, found through indexes.
@@ -1039,7 +1163,8 @@ def update_customer(key, user_id=None, as_of=None):
 
     ``key`` is the customer key and ``user_id`` the registered user who just ordered, if any. Costs
     a fixed handful of queries whatever the size of the shop; does nothing before the first full
-    refresh. Returns the row, or ``None`` when the customer has no counted order (any row is removed).
+    refresh. Their ``CountedOrder`` rows are rewritten with the row. Returns the row, or ``None`` when
+    the customer has no counted order (any row is removed, and their counted orders with it).
     """
     run = latest_run()
     if run is None:
@@ -1049,15 +1174,15 @@ def update_customer(key, user_id=None, as_of=None):
     user_ids = {uid for uid in (user_id, existing and existing.user_id) if uid}
     postgresql = connections[Order.objects.db].vendor == "postgresql"
     theirs = customer_order_filter(key, user_ids)
+    orders = (
+        eligible_orders(until=as_of)
+        .annotate(guest_key=guest_email_expression())
+        .filter(theirs)
+        .annotate(customer_key=Value(key), revenue=revenue_expression())
+    )
     if postgresql:
         table = _one_customer_postgresql(eligible_orders(until=as_of), theirs, key)
     else:
-        orders = (
-            eligible_orders(until=as_of)
-            .annotate(guest_key=guest_email_expression())
-            .filter(theirs)
-            .annotate(customer_key=Value(key), revenue=revenue_expression())
-        )
         order_ids = list(orders.values_list("pk", flat=True))
         lines = Line.objects.filter(order__in=order_ids).annotate(customer_key=Value(key))
         table = aggregate_customers(orders, lines, one_customer=True) if order_ids else CustomerTable(keys=[])
@@ -1072,4 +1197,5 @@ def update_customer(key, user_id=None, as_of=None):
     for name, value in values.items():
         setattr(row, name, value)
     row.save()
+    _replace_customer_orders(row, orders)
     return row

@@ -1,5 +1,8 @@
-"""What the engine stores: one row of metrics per customer, a record of every full refresh, saved segments;
-what the storefront reads: product affinities and bestseller lists, and offers targeted at segments."""
+"""What the engine stores: one row of metrics per customer, the orders that count by customer, a record of
+every full refresh, saved segments; what the storefront reads: product affinities and bestseller lists, and
+offers targeted at segments."""
+
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -8,6 +11,9 @@ from django.utils.translation import pgettext_lazy
 
 from oscar_champions.rfm import RFMGroup
 from oscar_champions.segments import LifecycleStage
+
+#: A refresh as of more than this before it started was run for an earlier date.
+BACKDATED_AFTER = timedelta(minutes=1)
 
 
 class CustomerMetrics(models.Model):
@@ -93,6 +99,44 @@ class CustomerMetrics(models.Model):
         return self.user_id is not None
 
 
+class CountedOrder(models.Model):
+    """An order that counts (see ``oscar_champions.customers``) with its customer's metrics row and revenue.
+
+    Written by each full refresh and kept up to date by the incremental update, so that the report can
+    add up a period's orders by customer through integers, without working out each order's customer key
+    from the e-mails of the order and its account. Neither link is a database constraint: the refresh
+    rewrites the metrics and these rows in one transaction, and a shop's deletions of orders reach them
+    through Django.
+    """
+
+    order = models.OneToOneField(
+        "order.Order", on_delete=models.CASCADE, primary_key=True, db_constraint=False,
+        related_name="champions_counted",
+        verbose_name=_("Order"),
+    )
+    # Indexed with the date (Meta.indexes) only: the refresh rewrites every row, and each index costs it
+    # about as much as the rows themselves; a period's orders are most of the table, read in full anyway.
+    customer = models.ForeignKey(
+        CustomerMetrics, on_delete=models.CASCADE, db_constraint=False, db_index=False,
+        related_name="counted_orders", verbose_name=_("Customer"),
+    )
+    site = models.ForeignKey(
+        "sites.Site", on_delete=models.DO_NOTHING, null=True, blank=True, db_constraint=False, db_index=False,
+        related_name="+", verbose_name=_("Site"),
+    )
+    placed_at = models.DateTimeField(_("Placed at"))
+    # In cents: the report adds up hundreds of thousands of these, a third faster as integers than as decimals.
+    revenue_cents = models.BigIntegerField(_("Revenue (cents)"))
+
+    class Meta:
+        verbose_name = _("counted order")
+        verbose_name_plural = _("counted orders")
+        indexes = [models.Index(fields=["customer", "placed_at"], name="champions_counted_customer")]
+
+    def __str__(self):
+        return str(self.order_id)
+
+
 class RefreshRun(models.Model):
     """One full refresh: when, as of when, how it went, the model it fitted and its backtest.
 
@@ -145,6 +189,11 @@ class RefreshRun(models.Model):
             "The model could not be fitted to this shop's history (%(detail)s). The metrics and segments "
             "do not depend on it."
         ) % {"detail": self.model_message}
+
+    @property
+    def is_backdated(self):
+        """Whether the refresh was run as of an earlier date than its own (``champions_refresh --as-of``)."""
+        return self.as_of < self.started_at - BACKDATED_AFTER
 
     @property
     def duration(self):

@@ -26,7 +26,7 @@ from scipy import sparse
 
 from oscar_champions.conf import champions_settings
 from oscar_champions.customers import counted_lines, eligible_orders, guest_email_expression, user_key
-from oscar_champions.metrics import customer_tables, ensure_customer_tables, insert_rows, integer_columns
+from oscar_champions.metrics import customer_tables, ensure_customer_tables, insert_rows, number_columns
 from oscar_champions.models import CustomerMetrics, ProductAffinity, ProductRanking
 
 Line = get_model("order", "Line")
@@ -64,14 +64,14 @@ def _purchases(cursor, until, on_postgresql):
     qn = cursor.db.ops.quote_name
     metrics, product = CustomerMetrics._meta.db_table, Product._meta.db_table
     if on_postgresql:
-        customers, items = integer_columns(cursor, f"""
+        customers, items = number_columns(cursor, f"""
             SELECT cp.customer, COALESCE(p.parent_id, cp.product_id)
             FROM champions_customer_product cp JOIN {product} p ON p.id = cp.product_id
-        """, [], 2)
-        (champions,) = integer_columns(cursor, f"""
+        """, [], "ii")
+        (champions,) = number_columns(cursor, f"""
             SELECT k.customer FROM champions_customer_key k JOIN {metrics} m ON m.{qn("key")} = k.{qn("key")}
             WHERE m.is_champion
-        """, [], 1)
+        """, [], "i")
     else:
         purchases = (
             counted_lines(until=until)
@@ -82,10 +82,10 @@ def _purchases(cursor, until, on_postgresql):
             .order_by()
         )
         sql, params = _sql(purchases)
-        customers, items, champion = integer_columns(cursor, f"""
+        customers, items, champion = number_columns(cursor, f"""
             SELECT DENSE_RANK() OVER (ORDER BY p.customer_key), p.item, CASE WHEN m.is_champion THEN 1 ELSE 0 END
             FROM ({sql}) p LEFT JOIN {metrics} m ON m.{qn("key")} = p.customer_key
-        """, params, 3)
+        """, params, "iii")
         champions = customers[champion == 1]
     return Purchases(customers, items, champions)
 
@@ -216,7 +216,7 @@ def refresh_affinities(as_of=None, progress=None):
                 progress(f"Product affinities computed in {time.monotonic() - started:.1f} s.")
             insert_rows(
                 ProductRanking, ("kind", "category_id", "product_id", "customers", "rank"),
-                bestseller_lists(purchases, integer_columns(cursor, category_items, [], 2)),
+                bestseller_lists(purchases, number_columns(cursor, category_items, [], "ii")),
             )
             transaction.on_commit(invalidate_storefront)
     elapsed = time.monotonic() - started

@@ -1,13 +1,14 @@
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 
+import numpy as np
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from oscar_champions import rfm
-from oscar_champions.metrics import METRICS_FIELDS, integer_columns, refresh_metrics, update_customer
-from oscar_champions.models import CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
+from oscar_champions.metrics import METRICS_FIELDS, number_columns, refresh_metrics, update_customer
+from oscar_champions.models import CountedOrder, CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, as_datetime, place_order
 
 pytestmark = pytest.mark.django_db
@@ -183,8 +184,9 @@ def test_incremental_update_equals_the_full_refresh(django_assert_max_num_querie
 
     place_order(user=ana, total="45.00", placed=days_ago(2))
     place_order(guest_email="ANA@example.com", total="35.00", placed=days_ago(1))
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(11):
         incremental = update_customer("ana@example.com", user_id=ana.pk, as_of=AS_OF)
+    incremental_orders = counted_orders_of(incremental)
 
     # The incremental row scores the customer against the thresholds of the last full refresh...
     thresholds = RefreshRun.objects.latest().context["thresholds"]
@@ -197,6 +199,13 @@ def test_incremental_update_equals_the_full_refresh(django_assert_max_num_querie
                   "days_since_last_order", "tenure_days", "average_days_between_orders", "user_id", "items",
                   "discount_share"):
         assert getattr(incremental, field) == getattr(full, field), field
+    # Her counted orders (what the report adds up) too, the guest checkout included.
+    assert incremental_orders == counted_orders_of(full)
+    assert sorted(cents for _order, cents in incremental_orders) == [3500, 4500, 6000]
+
+
+def counted_orders_of(row):
+    return set(CountedOrder.objects.filter(customer=row).values_list("order_id", "revenue_cents"))
 
 
 def test_incremental_update_finds_every_account_with_the_customers_email(django_assert_max_num_queries):
@@ -210,7 +219,7 @@ def test_incremental_update_finds_every_account_with_the_customers_email(django_
     # An account other than the row's orders: the update must still count the third account's orders.
     ordering = next(account for account in accounts if account.pk != metrics("ana@example.com").user_id)
     place_order(user=ordering, total="25.00", placed=days_ago(3))
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(11):
         incremental = update_customer("ana@example.com", user_id=ordering.pk, as_of=AS_OF)
 
     refresh_metrics(as_of=AS_OF)
@@ -238,22 +247,24 @@ def test_incremental_update_removes_a_customer_whose_orders_were_all_cancelled()
 
 
 @pytest.mark.parametrize("rows", [0, 3, 150_000])
-def test_integer_columns_reads_every_row(rows, monkeypatch):
+def test_number_columns_reads_every_row(rows, monkeypatch):
     # On PostgreSQL through a binary COPY, in arrays of up to ARRAY_ROWS values: several of them here.
     monkeypatch.setattr("oscar_champions.metrics.ARRAY_ROWS", 40_000)
     sql = (
         "WITH RECURSIVE numbers (n) AS (SELECT 1 WHERE %s > 0 UNION ALL SELECT n + 1 FROM numbers WHERE n < %s) "
-        "SELECT n, -n * CAST(1000000000 AS BIGINT) FROM numbers"
+        "SELECT n, -n * CAST(1000000000 AS BIGINT), CASE WHEN n %% 3 = 0 THEN NULL ELSE n / 4.0 END FROM numbers"
     )
     with connection.cursor() as cursor:
-        first, second = integer_columns(cursor, sql, [rows, rows], 2)
+        first, second, third = number_columns(cursor, sql, [rows, rows], "iif")
     assert first.tolist() == list(range(1, rows + 1))
     assert second.tolist() == [-n * 1_000_000_000 for n in range(1, rows + 1)]
+    assert third.dtype == np.float64
+    assert np.array_equal(third, [np.nan if n % 3 == 0 else n / 4 for n in range(1, rows + 1)], equal_nan=True)
 
 
-def test_integer_columns_refuses_nulls_and_reads_percent_signs_alike():
+def test_number_columns_refuses_null_integers_and_reads_percent_signs_alike():
     with connection.cursor() as cursor:
-        assert integer_columns(cursor, "SELECT CASE WHEN 'a%%' LIKE 'a%%' THEN 1 ELSE 0 END", [], 1)[0].tolist() == [1]
+        assert number_columns(cursor, "SELECT CASE WHEN 'a%%' LIKE 'a%%' THEN 1 ELSE 0 END", [], "i")[0].tolist() == [1]
         if connection.vendor == "postgresql":
             with pytest.raises(ValueError):
-                integer_columns(cursor, "SELECT NULL::bigint", [], 1)
+                number_columns(cursor, "SELECT NULL::bigint", [], "i")
