@@ -79,7 +79,7 @@ def main():
         report.rows, report.concentration, report.totals, report.previous_totals
         if with_profile:
             report.profile
-        return len(report._customers["keys"])
+        return len(report._customers["orders"])
 
     setup_test_environment()  # the test client needs it; nothing is rolled back or created
     client = Client()

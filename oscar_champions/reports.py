@@ -38,7 +38,8 @@ from oscar_champions.customers import (
     revenue_expression,
     user_key_expression,
 )
-from oscar_champions.models import CustomerMetrics
+from oscar_champions.metrics import counted_orders_cover, number_columns
+from oscar_champions.models import CountedOrder, CustomerMetrics
 from oscar_champions.segments import LifecycleStage
 
 Product = get_model("catalogue", "Product")
@@ -193,6 +194,16 @@ class RankedCustomer:
 
 
 @dataclass
+class CustomerDetails:
+    """What the ranking lists of a customer beyond their figures."""
+
+    key: str
+    user_id: int | None
+    metrics_id: int | None
+    last_order_at: object  # as the driver returned it (see ``_aware``)
+
+
+@dataclass
 class Totals:
     """The headline figures of one period."""
 
@@ -273,6 +284,7 @@ class BestCustomersReport:
         self.top = top
         self.site = site
         self.stage = LifecycleStage(stage) if stage else None
+        self._accounts = {}  # metrics id -> (key, user id) of the customers ``_keys`` read
 
     # The figures -----------------------------------------------------------------------------------
 
@@ -319,28 +331,29 @@ class BestCustomersReport:
         previous_ranks = _competition_ranks(previous_values, previous)
         chosen = self._top_indices(values, current)
         total = c["revenue"][current].sum()
-        users = self._users([c["user_id"][i] for i in chosen])
+        details = self._details(chosen)
+        users = self._users([detail.user_id for detail in details])
 
         rows, cumulative = [], 0.0
-        for i in chosen:
+        for i, detail in zip(chosen, details):
             share = float(c["revenue"][i] / total) if total else 0.0
             cumulative += share
-            user = users.get(c["user_id"][i])
-            key = c["keys"][i]
+            user = users.get(detail.user_id)
+            key = detail.key
             rows.append(RankedCustomer(
                 rank=int(ranks[i]),
                 previous_rank=int(previous_ranks[i]) if previous[i] else None,
                 key=key,
-                metrics_id=c["metrics_id"][i],
+                metrics_id=detail.metrics_id,
                 name=(user.get_full_name() if user else "") or "",
                 email=(user.email if user else "") or ("" if key.startswith(USER_KEY_PREFIX) else key),
-                user_id=c["user_id"][i],
+                user_id=detail.user_id,
                 orders=int(c["orders"][i]),
                 revenue=_from_cents(c["revenue_cents"][i]),
                 items=int(c["items"][i]) if "items" in c else None,
                 share=share,
                 cumulative_share=min(cumulative, 1.0),
-                last_order_at=_aware(c["last_order_at"][i]),
+                last_order_at=_aware(detail.last_order_at),
                 lifecycle_stage=c["stage"][i],
                 is_champion=bool(c["is_champion"][i]),
             ))
@@ -486,12 +499,74 @@ class BestCustomersReport:
     # The queries -------------------------------------------------------------------------------------
 
     @cached_property
+    def _indexed(self):
+        """Whether the figures come from ``CountedOrder``, which holds every order of both periods."""
+        return counted_orders_cover(self.period.until)
+
+    @cached_property
     def _customers(self):
         """Per-customer figures of both periods, with their stage, as parallel NumPy columns.
 
-        One query over the orders of the previous and the current period (see ``_per_customer``), joined
-        to the customers' metrics on the grouped rows, where the join costs little.
+        From the counted orders of the last refresh when they cover both periods (``_indexed``), else from
+        Oscar's orders (the same figures, slower on a big shop).
         """
+        return self._customers_from_counted_orders() if self._indexed else self._customers_from_orders()
+
+    def _customers_from_counted_orders(self):
+        """``_customers`` by summing ``CountedOrder`` by its integer customer: one query, whose columns
+        come back as arrays (``number_columns``); the listed customers' keys and dates are read afterwards
+        (``_details``)."""
+        orders = CountedOrder.objects.filter(
+            placed_at__gte=self.previous_period.since, placed_at__lte=self.period.until
+        )
+        if self.site is not None:
+            orders = orders.filter(site_id=self.site)
+        current = Q(placed_at__gte=self.period.since)
+        grouped = orders.order_by().values("customer_id").annotate(
+            current_orders=Count("pk", filter=current), current_revenue=Sum("revenue_cents", filter=current),
+            earlier_orders=Count("pk", filter=~current), earlier_revenue=Sum("revenue_cents", filter=~current),
+        )
+        grouped_sql, grouped_params = grouped.query.sql_with_params()
+        connection = connections[CountedOrder.objects.db]
+        qn = connection.ops.quote_name
+        meta = CustomerMetrics._meta
+        column = {name: f"m.{qn(meta.get_field(name).column)}" for name in (
+            "id", "lifecycle_stage", "is_champion", "average_days_between_orders", "discount_share"
+        )}
+        stages = list(LifecycleStage)
+        cents = "COALESCE(g.{}, 0)"
+        sql = (
+            f"SELECT g.{qn('customer_id')}, g.{qn('current_orders')}, {cents.format(qn('current_revenue'))}, "
+            f"g.{qn('earlier_orders')}, {cents.format(qn('earlier_revenue'))}, "
+            f"CASE {column['lifecycle_stage']} {' '.join('WHEN %s THEN %s' for _ in stages)} ELSE -1 END, "
+            f"CASE WHEN {column['is_champion']} THEN 1 ELSE 0 END, "
+            f"{column['average_days_between_orders']}, {column['discount_share']} "
+            f"FROM ({grouped_sql}) g JOIN {qn(meta.db_table)} m ON {column['id']} = g.{qn('customer_id')}"
+        )
+        params = [value for i, stage in enumerate(stages) for value in (stage.value, i)] + list(grouped_params)
+        if self.stage is not None:
+            sql += f" WHERE {column['lifecycle_stage']} = %s"
+            params.append(self.stage.value)
+        with _tuned_for_aggregates(connection) as cursor:
+            (metrics_id, orders_, revenue, previous_orders, previous_revenue, stage, champion, days_between,
+             discount_share) = number_columns(cursor, sql, params, "iiiiiiiff")
+        c = {
+            "metrics_id": metrics_id,
+            "orders": orders_,
+            "revenue_cents": revenue,
+            "previous_orders": previous_orders,
+            "previous_revenue_cents": previous_revenue,
+            "stage": np.array([stage.value for stage in stages] + [None], dtype=object)[stage],
+            "is_champion": champion.astype(bool),
+            "days_between": days_between,
+            "discount_share": discount_share,
+        }
+        return self._with_derived_columns(c)
+
+    def _customers_from_orders(self):
+        """``_customers`` from Oscar's orders: one query over the orders of the previous and the current
+        period (see ``_per_customer``), joined to the customers' metrics on the grouped rows, where the
+        join costs little."""
         orders = eligible_orders(since=self.previous_period.since, until=self.period.until)
         if self.site is not None:
             orders = orders.filter(site_id=self.site)
@@ -529,11 +604,46 @@ class BestCustomersReport:
             "discount_share": np.array([np.nan if v is None else v for v in columns[10]], dtype=float),
             "metrics_id": list(columns[11]),
         }
+        return self._with_derived_columns(c)
+
+    def _with_derived_columns(self, c):
         c["revenue"] = c["revenue_cents"] / 100
         c["previous_revenue"] = c["previous_revenue_cents"] / 100
         if self.rank_by == RankBy.ITEMS:
             self._add_items(c)
         return c
+
+    def _details(self, indices):
+        """The key, user id, metrics row and last order of the period of each of the customers ``indices``."""
+        c = self._customers
+        if not self._indexed:
+            return [
+                CustomerDetails(c["keys"][i], c["user_id"][i], c["metrics_id"][i], c["last_order_at"][i])
+                for i in indices
+            ]
+        ids = [int(c["metrics_id"][i]) for i in indices]
+        orders = CountedOrder.objects.filter(
+            customer_id__in=ids, placed_at__gte=self.period.since, placed_at__lte=self.period.until
+        )
+        if self.site is not None:
+            orders = orders.filter(site_id=self.site)
+        last = dict(orders.order_by().values("customer_id").annotate(last=Max("placed_at")).values_list(
+            "customer_id", "last"
+        ))
+        return [CustomerDetails(*self._accounts[pk], pk, last[pk]) for pk in ids]
+
+    def _keys(self, indices):
+        """The customer key of each of the customers ``indices``, by index. From the counted orders, their
+        metrics rows are read for it (in one query), and their keys and accounts kept for ``_details``."""
+        c = self._customers
+        if not self._indexed:
+            return {i: c["keys"][i] for i in indices}
+        ids = c["metrics_id"][indices].tolist()
+        self._accounts = {
+            pk: (key, user_id)
+            for pk, key, user_id in CustomerMetrics.objects.filter(pk__in=ids).values_list("pk", "key", "user_id")
+        }
+        return {i: self._accounts[pk][0] for i, pk in zip(indices, ids)}
 
     def _per_customer(self, queryset, sums, maxima, prefix=""):
         """SQL (and its parameters) aggregating ``queryset`` per customer key: ``customer_key``,
@@ -593,6 +703,37 @@ class BestCustomersReport:
 
     def _add_items(self, c):
         """Items bought per customer in both periods (only needed to rank by items)."""
+        c["items"] = np.zeros(len(c["orders"]), dtype=np.int64)
+        c["previous_items"] = np.zeros(len(c["orders"]), dtype=np.int64)
+        if self._indexed:
+            position = {pk: i for i, pk in enumerate(c["metrics_id"].tolist())}
+            rows = self._counted_lines(self.previous_period).values("order__champions_counted__customer_id").annotate(
+                current_items=Sum("quantity", filter=Q(order__champions_counted__placed_at__gte=self.period.since)),
+                earlier_items=Sum("quantity", filter=Q(order__champions_counted__placed_at__lt=self.period.since)),
+            ).values_list("order__champions_counted__customer_id", "current_items", "earlier_items")
+        else:
+            position = {key: i for i, key in enumerate(c["keys"])}
+            rows = self._items_by_key()
+        for identity, items, earlier in rows:
+            if identity in position:
+                c["items"][position[identity]] = int(items or 0)
+                c["previous_items"][position[identity]] = int(earlier or 0)
+
+    def _counted_lines(self, since_period):
+        """The lines of the counted orders from the start of ``since_period`` to the end of the period (on
+        the report's site and of its stage's customers), ungrouped and unordered."""
+        counted = "order__champions_counted__"
+        lines = Line.objects.filter(**{
+            f"{counted}placed_at__gte": since_period.since, f"{counted}placed_at__lte": self.period.until
+        })
+        if self.site is not None:
+            lines = lines.filter(**{f"{counted}site_id": self.site})
+        if self.stage is not None:
+            lines = lines.filter(**{f"{counted}customer__lifecycle_stage": self.stage.value})
+        return lines.order_by()
+
+    def _items_by_key(self):
+        """``(customer key, items in the period, items in the previous period)`` from Oscar's lines."""
         lines = Line.objects.filter(
             eligible_order_filter("order__", since=self.previous_period.since, until=self.period.until)
         )
@@ -604,15 +745,9 @@ class BestCustomersReport:
             {"current_items": Sum("quantity", filter=current), "earlier_items": Sum("quantity", filter=~current)},
             {}, prefix="order__",
         )
-        position = {key: i for i, key in enumerate(c["keys"])}
-        c["items"] = np.zeros(len(position), dtype=np.int64)
-        c["previous_items"] = np.zeros(len(position), dtype=np.int64)
         with _tuned_for_aggregates(connections[lines.db]) as cursor:
             cursor.execute(sql, params)
-            for key, _user, items, earlier in cursor.fetchall():
-                if key in position:
-                    c["items"][position[key]] = int(items or 0)
-                    c["previous_items"][position[key]] = int(earlier or 0)
+            return [(key, items, earlier) for key, _user, items, earlier in cursor.fetchall()]
 
     def _ranking_values(self):
         """The value each customer is ranked by, in the current and in the previous period."""
@@ -638,7 +773,8 @@ class BestCustomersReport:
             # Everyone tied with the last place is a candidate, so ties are broken the same way every time.
             threshold = np.partition(values[candidates], len(candidates) - self.top)[len(candidates) - self.top]
             candidates = candidates[values[candidates] >= threshold]
-        ordered = sorted(candidates.tolist(), key=lambda i: (-values[i], -c["revenue"][i], c["keys"][i]))
+        keys = self._keys(candidates.tolist())
+        ordered = sorted(candidates.tolist(), key=lambda i: (-values[i], -c["revenue"][i], keys[i]))
         return ordered[: self.top]
 
     def _users(self, user_ids):
@@ -649,13 +785,45 @@ class BestCustomersReport:
     def _line_spend(self):
         """Items and spend of the champions and of the others, in total and per category and product.
 
-        One query over the period's lines grouped by product and by whether the buyer is a champion; one
-        for the products' titles and categories. Computing each line's customer key would mean a text
-        expression per line, so the buyer's metrics are found through integers where they can be: a
-        registered buyer's by the user id, through the accounts keyed once and joined to their metrics;
-        only a guest's by the normalised e-mail of the order.
+        One query over the period's lines grouped by product and by whether the buyer is a champion
+        (``_spend_by_product``); one for the products' titles and categories.
+        """
+        items, spend, by_product = [0, 0], [Decimal(0), Decimal(0)], [{}, {}]
+        for is_champion, product_id, bought, spent in self._spend_by_product():
+            group = 0 if is_champion else 1
+            spent = _decimal(spent)
+            items[group] += bought or 0
+            spend[group] += spent
+            if product_id is not None:
+                by_product[group][product_id] = by_product[group].get(product_id, Decimal(0)) + spent
+
+        titles, categories = self._product_details(set(by_product[0]) | set(by_product[1]))
+        groups = []
+        for group in (0, 1):
+            per_category = {}
+            for product_id, amount in by_product[group].items():
+                for name in categories.get(product_id, ()):
+                    per_category[name] = per_category.get(name, Decimal(0)) + amount
+            groups.append(ProfileGroup(
+                categories=_top_spend(per_category, spend[group]),
+                products=_top_spend(
+                    {titles.get(pid, str(pid)): amount for pid, amount in by_product[group].items()}, spend[group]
+                ),
+            ))
+        return {"items": items, "spend": spend, "groups": groups}
+
+    def _spend_by_product(self):
+        """``(whether the buyers are champions, product id, items, spend)`` of the period's lines.
+
+        From the counted orders when they cover the period (the buyer's metrics by their integer id);
+        else from Oscar's orders, where computing each line's customer key would mean a text expression
+        per line, so the buyer's metrics are found through integers where they can be: a registered
+        buyer's by the user id, through the accounts keyed once and joined to their metrics; only a
+        guest's by the normalised e-mail of the order.
         """
         tax = "excl_tax" if champions_settings.REVENUE_BASIS.startswith("excl_tax") else "incl_tax"
+        if self._indexed:
+            return self._spend_by_product_of_counted_orders(tax)
         lines = Line.objects.filter(
             eligible_order_filter("order__", since=self.period.since, until=self.period.until)
         )
@@ -695,30 +863,31 @@ class BestCustomersReport:
         sql += " GROUP BY 1, 2"
         with _tuned_for_aggregates(connection) as cursor:
             cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        items, spend, by_product = [0, 0], [Decimal(0), Decimal(0)], [{}, {}]
-        for is_champion, product_id, bought, spent in rows:
-            group = 0 if is_champion else 1
-            spent = _decimal(spent)
-            items[group] += bought or 0
-            spend[group] += spent
-            if product_id is not None:
-                by_product[group][product_id] = by_product[group].get(product_id, Decimal(0)) + spent
+            return cursor.fetchall()
 
-        titles, categories = self._product_details(set(by_product[0]) | set(by_product[1]))
-        groups = []
-        for group in (0, 1):
-            per_category = {}
-            for product_id, amount in by_product[group].items():
-                for name in categories.get(product_id, ()):
-                    per_category[name] = per_category.get(name, Decimal(0)) + amount
-            groups.append(ProfileGroup(
-                categories=_top_spend(per_category, spend[group]),
-                products=_top_spend(
-                    {titles.get(pid, str(pid)): amount for pid, amount in by_product[group].items()}, spend[group]
-                ),
-            ))
-        return {"items": items, "spend": spend, "groups": groups}
+    def _spend_by_product_of_counted_orders(self, tax):
+        """``_spend_by_product`` from the counted orders, joined to the lines by the order's id (the ORM
+        would join Oscar's order table between them, for nothing)."""
+        orders = CountedOrder.objects.filter(placed_at__gte=self.period.since, placed_at__lte=self.period.until)
+        if self.site is not None:
+            orders = orders.filter(site_id=self.site)
+        if self.stage is not None:
+            orders = orders.filter(customer__lifecycle_stage=self.stage.value)
+        orders = orders.order_by().values("order_id", champion=F("customer__is_champion"))
+        orders_sql, params = orders.query.sql_with_params()
+        connection = connections[CountedOrder.objects.db]
+        qn = connection.ops.quote_name
+        line = {name: f"l.{qn(Line._meta.get_field(name).column)}" for name in (
+            "order", "product", "quantity", f"line_price_{tax}"
+        )}
+        sql = (
+            f"SELECT o.{qn('champion')}, {line['product']}, SUM({line['quantity']}), SUM({line[f'line_price_{tax}']}) "
+            f"FROM {qn(Line._meta.db_table)} l JOIN ({orders_sql}) o ON o.{qn('order_id')} = {line['order']} "
+            "GROUP BY 1, 2"
+        )
+        with _tuned_for_aggregates(connection) as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
 
     def _product_details(self, product_ids):
         """Titles and category names of the products (a child product takes its parent's)."""

@@ -1,14 +1,14 @@
 """The best-customers report against hand-computed fixtures: ranks, ties, the previous period, guests,
 cancelled orders, channels, stages, concentration and the champion profile."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
 from django.contrib.sites.models import Site
 from django.utils import timezone
 
-from oscar_champions.metrics import refresh_metrics
+from oscar_champions.metrics import refresh_metrics, update_customer
 from oscar_champions.models import CustomerMetrics
 from oscar_champions.reports import BestCustomersReport, Movement, Period, PeriodPreset, RankBy
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, place_order
@@ -23,8 +23,17 @@ def app_site():
     return Site.objects.create(domain="app.example.com", name="App")
 
 
+@pytest.fixture(params=["orders", "counted_orders"])
+def source(request, monkeypatch):
+    """Each test of the shop runs on both of the report's sources: Oscar's orders, and the counted orders
+    of a full refresh (``shop`` runs one after its orders)."""
+    indexed = request.param == "counted_orders"
+    monkeypatch.setattr(BestCustomersReport, "_indexed", indexed)
+    return indexed
+
+
 @pytest.fixture
-def shop(app_site):
+def shop(app_site, source):
     """October, by revenue: Ana 150 and Bia 150 (tied), Carlos 120, Eva 20; Dani only bought in September.
 
     * Ana: two orders in October, one (300) in September.
@@ -49,6 +58,8 @@ def shop(app_site):
     place_order(user=eva, total="1000.00", placed=date(2026, 10, 9), status="Cancelled")
     place_order(user=eva, total="20.00", placed=date(2026, 10, 12), site_id=app_site.pk, lines=[(coffee, 1, "20.00")])
     place_order(total="999.00", placed=date(2026, 10, 12))  # nobody: no account, no e-mail
+    if source:
+        refresh_metrics(as_of=timezone.make_aware(timezone.datetime(2026, 11, 1)))
     return {"ana": ana, "carlos": carlos, "eva": eva, "app": app_site}
 
 
@@ -199,3 +210,36 @@ def test_presets():
     assert Period.from_preset(PeriodPreset.THIS_YEAR, today) == Period(date(2026, 1, 1), today)
     assert Period.from_preset(PeriodPreset.LAST_YEAR, today) == Period(date(2025, 1, 1), date(2025, 12, 31))
     assert OCTOBER.previous() == Period(date(2026, 8, 31), date(2026, 9, 30))
+
+
+@pytest.mark.parametrize("run_as_of, incremental, expected", [
+    (None, True, False),  # no refresh yet
+    (date(2026, 11, 1), True, True),  # the refresh covers the period
+    (date(2026, 10, 20), True, False),  # a backdated refresh that ends within the period
+    ("now", True, True),  # later orders are added as they are placed
+    ("now", False, False),  # ... unless the incremental updates are off
+])
+def test_the_counted_orders_are_read_when_they_cover_the_period(run_as_of, incremental, expected, settings):
+    settings.OSCAR_CHAMPIONS_INCREMENTAL_UPDATES = incremental
+    if run_as_of is not None:
+        as_of = timezone.now() if run_as_of == "now" else timezone.make_aware(
+            timezone.datetime.combine(run_as_of, timezone.datetime.min.time())
+        )
+        refresh_metrics(as_of=as_of)
+    period = Period(date(2026, 10, 1), timezone.localdate()) if run_as_of == "now" else OCTOBER
+    assert BestCustomersReport(period)._indexed is expected
+
+
+def test_an_order_placed_after_the_refresh_reaches_the_counted_orders_report(app_site):
+    ana = CustomerFactory(email="ana@example.com")
+    place_order(user=ana, total="100.00", placed=timezone.localdate() - timedelta(days=3))
+    refresh_metrics()
+    place_order(user=ana, total="30.00", placed=timezone.localdate(), site_id=app_site.pk)
+    update_customer("ana@example.com", user_id=ana.pk)  # what the order_placed signal does
+
+    report = BestCustomersReport(Period(timezone.localdate() - timedelta(days=6), timezone.localdate()))
+    assert report._indexed
+    [row] = report.rows
+    assert (row.orders, row.revenue) == (2, D("130.00"))
+    assert timezone.localtime(row.last_order_at).date() == timezone.localdate()
+    assert BestCustomersReport(report.period, site=app_site.pk).totals.revenue == D("30.00")
