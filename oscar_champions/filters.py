@@ -19,12 +19,14 @@ from oscar.core.loading import get_model
 from oscar.forms.widgets import RemoteSelect
 
 from oscar_champions.customers import counted_lines, counted_orders
-from oscar_champions.models import CustomerMetrics
+from oscar_champions.metrics import counted_orders_cover
+from oscar_champions.models import CountedOrder, CustomerMetrics
 from oscar_champions.rfm import RFMGroup
 from oscar_champions.segments import LifecycleStage
 
 Category = get_model("catalogue", "Category")
 Product = get_model("catalogue", "Product")
+Line = get_model("order", "Line")
 
 #: Bounds that keep every number a filter accepts inside what the database columns can hold.
 MAX_MONEY = 10**12
@@ -169,28 +171,40 @@ class CustomerFilter(filters.FilterSet):
         at_least, within = data.get("bought_at_least"), data.get("bought_within")
         if not (product or category or at_least or within):
             return queryset
-        return queryset.filter(key__in=buyers(product, category, int(at_least or 1), within and int(within)))
+        return queryset.filter(buyers(product, category, int(at_least or 1), within and int(within)))
 
 
 def buyers(product=None, category=None, at_least=1, within_days=None):
-    """The keys of the customers with ``at_least`` counted orders in the last ``within_days`` days.
+    """A ``Q`` on customer metrics: the customers with ``at_least`` counted orders in the last
+    ``within_days`` days.
 
     With a product or a category, only orders with that product (or a product of that category or
-    of its subcategories, a variant counting as its parent) count.
+    of its subcategories, a variant counting as its parent) count. The orders are counted by the
+    customers' integer ids in ``CountedOrder`` when it holds every order to date, else by the customer
+    keys of Oscar's orders.
     """
     since = timezone.now() - timedelta(days=within_days) if within_days else None
-    if product is None and category is None:
-        orders = counted_orders(since=since).values("customer_key").annotate(counted=Count("id"))
+    bought = None
+    if product is not None:
+        bought = Q(product=product) | Q(product__parent=product)
+    elif category is not None:
+        bought = Q(product__categories__path__startswith=category.path) | Q(
+            product__parent__categories__path__startswith=category.path
+        )
+    if counted_orders_cover(timezone.now()):
+        orders = CountedOrder.objects.all()
+        if since is not None:
+            orders = orders.filter(placed_at__gte=since)
+        if bought is not None:
+            orders = orders.filter(order_id__in=Line.objects.filter(bought).values("order_id"))
+        counts = orders.order_by().values("customer_id").annotate(counted=Count("pk"))
+        return Q(pk__in=counts.filter(counted__gte=at_least).values("customer_id"))
+    if bought is None:
+        counts = counted_orders(since=since).values("customer_key").annotate(counted=Count("id"))
     else:
-        if product is not None:
-            bought = Q(product=product) | Q(product__parent=product)
-        else:
-            bought = Q(product__categories__path__startswith=category.path) | Q(
-                product__parent__categories__path__startswith=category.path
-            )
         lines = counted_lines(since=since).filter(bought)
-        orders = lines.values("customer_key").annotate(counted=Count("order_id", distinct=True))
-    return orders.order_by().filter(counted__gte=at_least).values("customer_key")
+        counts = lines.values("customer_key").annotate(counted=Count("order_id", distinct=True))
+    return Q(key__in=counts.order_by().filter(counted__gte=at_least).values("customer_key"))
 
 
 def filter_parameters(filterset):
