@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'counted order',
                 'verbose_name_plural': 'counted orders',
-                'indexes': [models.Index(fields=['customer', 'placed_at'], name='champions_counted_customer')],
+                'indexes': [models.Index(fields=['customer', 'placed_at'], name='champions_counted_customer'), models.Index(fields=['placed_at'], name='champions_counted_placed')],
             },
         ),
     ]
