@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import django_filters as filters
 from django import forms
+from django.db import connections
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import QueryDict
 from django.urls import reverse_lazy
@@ -174,6 +175,10 @@ class CustomerFilter(filters.FilterSet):
         return queryset.filter(buyers(product, category, int(at_least or 1), within and int(within)))
 
 
+#: The most customers a purchase condition lists by id in the SQL of the pages that filter by it.
+MAX_LISTED_BUYERS = 5000
+
+
 def buyers(product=None, category=None, at_least=1, within_days=None):
     """A ``Q`` on customer metrics: the customers with ``at_least`` counted orders in the last
     ``within_days`` days.
@@ -198,7 +203,14 @@ def buyers(product=None, category=None, at_least=1, within_days=None):
         if bought is not None:
             orders = orders.filter(order_id__in=Line.objects.filter(bought).values("order_id"))
         counts = orders.order_by().values("customer_id").annotate(counted=Count("pk"))
-        return Q(pk__in=counts.filter(counted__gte=at_least).values("customer_id"))
+        members = counts.filter(counted__gte=at_least).values_list("customer_id", flat=True)
+        if connections[CountedOrder.objects.db].vendor == "postgresql":
+            # Listed once, rather than counted again by each query of a page (its count, its rows); a long
+            # list stays a subquery.
+            listed = list(members[:MAX_LISTED_BUYERS + 1])
+            if len(listed) <= MAX_LISTED_BUYERS:
+                return Q(pk__in=listed)
+        return Q(pk__in=members)
     if bought is None:
         counts = counted_orders(since=since).values("customer_key").annotate(counted=Count("id"))
     else:
@@ -244,8 +256,12 @@ class InvalidSegment(Exception):
 
 
 def customer_filter(data=None, queryset=None):
-    """The FilterSet over the current metrics, bound to ``data`` (a ``QueryDict``) when given."""
-    queryset = CustomerMetrics.objects.select_related("user") if queryset is None else queryset
+    """The FilterSet over the current metrics, bound to ``data`` (a ``QueryDict``) when given.
+
+    The members' accounts are read in a query of their own: joined, every customer would be joined to their
+    account before a page of them is sorted out (measured: a deep page 0.29 s instead of 0.1 s).
+    """
+    queryset = CustomerMetrics.objects.prefetch_related("user") if queryset is None else queryset
     return CustomerFilter(data=data, queryset=queryset)
 
 
