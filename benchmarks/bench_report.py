@@ -62,7 +62,6 @@ def main():
 
     from django.contrib.auth import get_user_model
     from django.test import Client
-    from django.test.utils import setup_test_environment
     from django.urls import reverse
     from django.utils import timezone, translation
 
@@ -81,7 +80,6 @@ def main():
             report.profile
         return len(report._customers["orders"])
 
-    setup_test_environment()  # the test client needs it; nothing is rolled back or created
     client = Client()
     client.force_login(get_user_model().objects.filter(is_staff=True).order_by("pk").first())
     with translation.override("pt-br"):
