@@ -511,15 +511,20 @@ def _fetch(cursor, size=10000):
         yield from rows
 
 
-def _one_customer_postgresql(orders, theirs, key):
+def _one_customer_postgresql(orders, theirs, key, metrics_id=None):
     """The table of the customer ``key``, whose orders are those of ``orders`` (eligible ones) that pass
-    ``theirs``, in one statement."""
+    ``theirs``, in one statement; which also writes their ``CountedOrder`` rows when their metrics row
+    ``metrics_id`` exists already (see ``_counted_orders_upsert``)."""
     orders, order_params = _compiled(_customer_orders(orders, theirs))
     lines, line_params = _lines_sql()
+    upsert, upsert_params = _counted_orders_upsert("theirs", metrics_id) if metrics_id else ("", [])
     sql, params = _customers_sql(
-        f"order_customer AS (SELECT o.id AS order_id, 0 AS customer, o.user_id, o.revenue, o.date_placed, "
-        f"o.discounted FROM ({orders}) AS o (id, user_id, guest_key, revenue, date_placed, discounted, site_id))",
-        order_params,
+        f"theirs AS MATERIALIZED (SELECT * FROM ({orders}) AS o "
+        "(id, user_id, guest_key, revenue, date_placed, discounted, site_id)), "
+        f"{upsert + ', ' if upsert else ''}"
+        "order_customer AS (SELECT o.id AS order_id, 0 AS customer, o.user_id, o.revenue, o.date_placed, "
+        "o.discounted FROM theirs AS o)",
+        [*order_params, *upsert_params],
         f"({CUSTOMER_PRODUCTS_SQL.format(lines=lines, order_customer='order_customer')})",
         line_params,
         key="%s",
@@ -879,15 +884,47 @@ def _insert_counted_orders(sql, params):
 
 def _replace_customer_orders(row, orders):
     """Make the ``CountedOrder`` rows of the customer whose metrics are ``row`` those of ``orders``
-    (counted orders annotated with ``revenue``), whoever's they were."""
-    CountedOrder.objects.filter(Q(customer=row) | Q(order__in=orders.values("pk")))._raw_delete(
-        CountedOrder.objects.db
-    )
+    (counted orders annotated with ``revenue``), whoever's they were: in one statement on PostgreSQL
+    (``_counted_orders_upsert``), in three elsewhere."""
+    connection = connections[CountedOrder.objects.db]
+    if connection.vendor == "postgresql":
+        sql, params = _compiled(orders.values_list("pk", "site_id", "date_placed", "revenue").order_by())
+        upsert, upsert_params = _counted_orders_upsert("theirs", row.pk)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH theirs AS (SELECT * FROM ({sql}) AS o (id, site_id, date_placed, revenue)), {upsert} SELECT 1",
+                [*params, *upsert_params],
+            )
+        return
+    # Their orders' ids as a list: as a subquery beside the OR, every counted order would be tested against it.
+    order_ids = list(orders.values_list("pk", flat=True))
+    CountedOrder.objects.filter(Q(customer=row) | Q(order_id__in=order_ids))._raw_delete(connection.alias)
     _insert_counted_orders(*_compiled(
         orders.annotate(metrics_id=Value(row.pk), cents=_cents("revenue"))
         .values_list("pk", "metrics_id", "site_id", "date_placed", "cents")
         .order_by()
     ))
+
+
+def _counted_orders_upsert(source, metrics_id):
+    """PostgreSQL's common table expressions (and their parameters) that make the ``CountedOrder`` rows of
+    the customer whose metrics row is ``metrics_id`` the orders of the relation ``source`` (with columns
+    ``id``, ``site_id``, ``date_placed``, ``revenue``): their orders are written over any row of the same
+    order, and the customer's other rows (an order cancelled since, say) deleted. The DELETE sees the table
+    as it was before the INSERT: the customer's rows the INSERT did not write."""
+    qn = connections[CountedOrder.objects.db].ops.quote_name
+    opts = CountedOrder._meta
+    column = {name: qn(opts.get_field(name).column) for name in COUNTED_ORDER_FIELDS}
+    updates = ", ".join(f"{column[name]} = EXCLUDED.{column[name]}" for name in COUNTED_ORDER_FIELDS[1:])
+    table = qn(opts.db_table)
+    sql = (
+        f"written AS (INSERT INTO {table} ({', '.join(column.values())}) "
+        f"SELECT id, %s, site_id, date_placed, CAST(ROUND(revenue * 100) AS BIGINT) FROM {source} "
+        f"ON CONFLICT ({column['order']}) DO UPDATE SET {updates} RETURNING {column['order']}), "
+        f"gone AS (DELETE FROM {table} WHERE {column['customer']} = %s "
+        f"AND {column['order']} NOT IN (SELECT {column['order']} FROM written))"
+    )
+    return sql, [metrics_id, metrics_id]
 
 
 class _PreviousSegments(dict):
@@ -1181,7 +1218,7 @@ def update_customer(key, user_id=None, as_of=None):
         .annotate(customer_key=Value(key), revenue=revenue_expression())
     )
     if postgresql:
-        table = _one_customer_postgresql(eligible_orders(until=as_of), theirs, key)
+        table = _one_customer_postgresql(eligible_orders(until=as_of), theirs, key, existing and existing.pk)
     else:
         order_ids = list(orders.values_list("pk", flat=True))
         lines = Line.objects.filter(order__in=order_ids).annotate(customer_key=Value(key))
@@ -1197,5 +1234,6 @@ def update_customer(key, user_id=None, as_of=None):
     for name, value in values.items():
         setattr(row, name, value)
     row.save()
-    _replace_customer_orders(row, orders)
+    if not (postgresql and existing):  # else written with their figures
+        _replace_customer_orders(row, orders)
     return row

@@ -244,6 +244,19 @@ def test_incremental_update_removes_a_customer_whose_orders_were_all_cancelled()
     order.save()
     assert update_customer("ana@example.com", user_id=ana.pk, as_of=AS_OF) is None
     assert not CustomerMetrics.objects.exists()
+    assert not CountedOrder.objects.exists()
+
+
+def test_incremental_update_drops_a_cancelled_order_from_the_counted_orders():
+    ana = CustomerFactory(email="ana@example.com")
+    kept = place_order(user=ana, total="60.00", placed=days_ago(90))
+    cancelled = place_order(user=ana, total="40.00", placed=days_ago(30))
+    refresh_metrics(as_of=AS_OF)
+    assert counted_orders_of(metrics("ana@example.com")) == {(kept.pk, 6000), (cancelled.pk, 4000)}
+    cancelled.status = "Cancelled"
+    cancelled.save()
+    row = update_customer("ana@example.com", user_id=ana.pk, as_of=AS_OF)
+    assert counted_orders_of(row) == {(kept.pk, 6000)} and CountedOrder.objects.count() == 1
 
 
 @pytest.mark.parametrize("rows", [0, 3, 150_000])

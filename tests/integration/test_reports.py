@@ -236,10 +236,13 @@ def test_an_order_placed_after_the_refresh_reaches_the_counted_orders_report(app
     refresh_metrics()
     place_order(user=ana, total="30.00", placed=timezone.localdate(), site_id=app_site.pk)
     update_customer("ana@example.com", user_id=ana.pk)  # what the order_placed signal does
+    place_order(guest_email="bia@example.com", total="20.00", placed=timezone.localdate())  # a new customer
+    update_customer("bia@example.com")
 
     report = BestCustomersReport(Period(timezone.localdate() - timedelta(days=6), timezone.localdate()))
     assert report._indexed
-    [row] = report.rows
+    row, newcomer = report.rows
     assert (row.orders, row.revenue) == (2, D("130.00"))
+    assert (newcomer.email, newcomer.revenue) == ("bia@example.com", D("20.00"))
     assert timezone.localtime(row.last_order_at).date() == timezone.localdate()
     assert BestCustomersReport(report.period, site=app_site.pk).totals.revenue == D("30.00")
