@@ -1211,15 +1211,19 @@ def update_customer(key, user_id=None, as_of=None):
     user_ids = {uid for uid in (user_id, existing and existing.user_id) if uid}
     postgresql = connections[Order.objects.db].vendor == "postgresql"
     theirs = customer_order_filter(key, user_ids)
-    orders = (
-        eligible_orders(until=as_of)
-        .annotate(guest_key=guest_email_expression())
-        .filter(theirs)
-        .annotate(customer_key=Value(key), revenue=revenue_expression())
-    )
+
+    def their_orders():
+        return (
+            eligible_orders(until=as_of)
+            .annotate(guest_key=guest_email_expression())
+            .filter(theirs)
+            .annotate(customer_key=Value(key), revenue=revenue_expression())
+        )
+
     if postgresql:
         table = _one_customer_postgresql(eligible_orders(until=as_of), theirs, key, existing and existing.pk)
     else:
+        orders = their_orders()
         order_ids = list(orders.values_list("pk", flat=True))
         lines = Line.objects.filter(order__in=order_ids).annotate(customer_key=Value(key))
         table = aggregate_customers(orders, lines, one_customer=True) if order_ids else CustomerTable(keys=[])
@@ -1235,5 +1239,5 @@ def update_customer(key, user_id=None, as_of=None):
         setattr(row, name, value)
     row.save()
     if not (postgresql and existing):  # else written with their figures
-        _replace_customer_orders(row, orders)
+        _replace_customer_orders(row, their_orders())
     return row
