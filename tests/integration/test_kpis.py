@@ -28,8 +28,12 @@ def shop():
     place_order(guest_email="dani@example.com", total="90.00", placed=date(2026, 11, 5), status="Cancelled")
 
 
-def test_kpis_for_a_period_and_the_previous_one(shop):
+@pytest.mark.parametrize("counted", [True, False], ids=["counted orders", "Oscar's orders"])
+def test_kpis_for_a_period_and_the_previous_one(shop, counted, monkeypatch):
     refresh_metrics(as_of=END)
+    CustomerMetrics.objects.update(is_champion=False)
+    CustomerMetrics.objects.filter(key="ana@example.com").update(is_champion=True)
+    monkeypatch.setattr("oscar_champions.metrics.counted_orders_cover", lambda until: counted)
     kpis = customer_kpis(START, END)
 
     assert (kpis["customers"].current, kpis["customers"].previous) == (3, 2)
@@ -43,6 +47,8 @@ def test_kpis_for_a_period_and_the_previous_one(shop):
     assert (kpis["active_customers"].current, kpis["new_customers"].current) == (2, 1)
     assert kpis["new_customers"].previous == 1
     assert kpis["revenue"].change == pytest.approx(70 / 30 - 1)
+    assert kpis["champions_revenue_share"].current == pytest.approx(50 / 70)
+    assert kpis["champions_revenue_share"].previous == 0
 
 
 def test_stored_figures_of_a_refresh_are_used_for_its_date(shop):
