@@ -639,9 +639,14 @@ class BestCustomersReport:
         if not self._indexed:
             return {i: c["keys"][i] for i in indices}
         ids = c["metrics_id"][indices].tolist()
+        # Ties at the last place can make many candidates: read in batches a database's parameters allow.
+        batch = connections[CustomerMetrics.objects.db].features.max_query_params or len(ids) or 1
         self._accounts = {
             pk: (key, user_id)
-            for pk, key, user_id in CustomerMetrics.objects.filter(pk__in=ids).values_list("pk", "key", "user_id")
+            for start in range(0, len(ids), batch)
+            for pk, key, user_id in CustomerMetrics.objects.filter(pk__in=ids[start:start + batch]).values_list(
+                "pk", "key", "user_id"
+            )
         }
         return {i: self._accounts[pk][0] for i, pk in zip(indices, ids)}
 
