@@ -29,7 +29,7 @@ DEFAULTS = {
     "AT_RISK_DAYS": 120,
     # ... and after more than this many days "Lost".
     "LOST_DAYS": 365,
-    # Update a customer's row as soon as an order is placed or changes status.
+    # Update a customer's row (and counted orders) as soon as an order is placed or changes status.
     "INCREMENTAL_UPDATES": True,
     # The predictive model is fitted only with at least this many repeat customers.
     "MIN_REPEAT_CUSTOMERS": 200,
