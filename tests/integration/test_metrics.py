@@ -131,20 +131,27 @@ def test_lines_of_an_account_and_its_guest_checkouts_are_counted_once():
     assert (incremental.items, incremental.distinct_products, incremental.favourite_category) == (5, 2, coffee)
 
 
-def test_a_failed_refresh_keeps_the_previous_metrics(monkeypatch):
+# Failing while the metrics are written, or once the counted orders are too.
+@pytest.mark.parametrize("failing", ["segment snapshots", "run record"])
+def test_a_failed_refresh_keeps_the_previous_metrics(monkeypatch, failing):
     ana = CustomerFactory(email="ana@example.com")
     place_order(user=ana, total="100.00", placed=days_ago(30))
     refresh_metrics(as_of=AS_OF)
+    counted = counted_orders_of(metrics("ana@example.com"))
     place_order(user=ana, total="50.00", placed=days_ago(3))
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(SegmentSnapshot.objects, "bulk_create", broken)
+    if failing == "segment snapshots":
+        monkeypatch.setattr(SegmentSnapshot.objects, "bulk_create", broken)
+    else:
+        monkeypatch.setattr("oscar_champions.metrics._record_run", broken)
     with pytest.raises(RuntimeError):
         refresh_metrics(as_of=AS_OF)
 
     assert metrics("ana@example.com").orders == 1
+    assert counted_orders_of(metrics("ana@example.com")) == counted and len(counted) == 1
     failed = RefreshRun.objects.latest()
     assert failed.status == RefreshRun.Status.FAILED
     assert "disk full" in failed.error
