@@ -7,10 +7,12 @@ e-mail address is keyed ``#user-<id>``. Orders with neither a user nor a guest e
 are left out (the refresh reports how many).
 """
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Case, CharField, F, Q, Value, When
-from django.db.models.functions import Cast, Coalesce, Concat, Lower, NullIf, Trim
+from django.db.models import BigIntegerField, Case, CharField, F, Q, Value, When
+from django.db.models.functions import Cast, Coalesce, Concat, Lower, NullIf, Round, Trim
 from django.utils.translation import gettext_lazy as _
 from oscar.core.loading import get_model
 
@@ -91,6 +93,21 @@ def revenue_expression(prefix=""):
     if basis.endswith("without_shipping"):
         revenue = revenue - F(f"{prefix}shipping_{tax}")
     return revenue
+
+
+def cents_expression(amount):
+    """SQL for an amount of money (an expression, such as ``revenue_expression()``) in whole cents, as a big
+    integer: integer sums are cheaper than decimal ones, and exact on SQLite too, where amounts are floats."""
+    return Cast(Round(amount * 100), BigIntegerField())
+
+
+#: The same in raw SQL, around a column's name.
+CENTS_SQL = "CAST(ROUND({} * 100) AS BIGINT)"
+
+
+def from_cents(cents):
+    """An amount in cents (an integer) as an exact Decimal."""
+    return Decimal(int(cents)).scaleb(-2)
 
 
 def analysed_currency():

@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from oscar_champions.customers import counted_orders
+from oscar_champions.customers import counted_orders, from_cents
 from oscar_champions.models import CountedOrder, CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
 from oscar_champions.rfm import RFM_GROUP_ACTIONS, SCORES, RFMGroup, fm_score, segment_grid
 from oscar_champions.segments import STAGE_ACTIONS, STAGE_DEFINITIONS, LifecycleStage
@@ -193,8 +193,8 @@ def _counted_order_figures(start, end):
         champion_cents=Coalesce(Sum("revenue_cents", filter=Q(customer__is_champion=True)), 0),
         active_customers=Count("customer_id", distinct=True),
     )
-    totals["revenue"] = Decimal(totals.pop("cents")).scaleb(-2)
-    totals["champions_revenue"] = Decimal(totals.pop("champion_cents")).scaleb(-2)
+    totals["revenue"] = from_cents(totals.pop("cents"))
+    totals["champions_revenue"] = from_cents(totals.pop("champion_cents"))
     return totals
 
 

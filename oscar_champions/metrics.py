@@ -17,7 +17,6 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 from django.db import connections, transaction
 from django.db.models import (
-    BigIntegerField,
     BooleanField,
     Count,
     Exists,
@@ -31,15 +30,17 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Cast, Coalesce, Round
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from oscar.core.loading import get_model
 
 from oscar_champions import predictions, rfm
 from oscar_champions.conf import champions_settings
 from oscar_champions.customers import (
+    CENTS_SQL,
     USER_KEY_PREFIX,
     analysed_currency,
+    cents_expression,
     counted_lines,
     counted_orders,
     eligible_order_filter,
@@ -842,7 +843,7 @@ def _replace_counted_orders(as_of):
             counted_orders(until=as_of)
             .annotate(metrics_id=Subquery(metrics_id))
             .filter(metrics_id__isnull=False)
-            .annotate(cents=_cents("revenue"))
+            .annotate(cents=cents_expression(F("revenue")))
             .values_list("pk", "metrics_id", "site_id", "date_placed", "cents")
             .order_by()
         ))
@@ -856,7 +857,7 @@ def _replace_counted_orders(as_of):
         for index in opts.indexes:
             editor.remove_index(CountedOrder, index)
     _insert_counted_orders(
-        "SELECT oc.order_id, m.id, oc.site_id, oc.date_placed, CAST(ROUND(oc.revenue * 100) AS BIGINT) "
+        f"SELECT oc.order_id, m.id, oc.site_id, oc.date_placed, {CENTS_SQL.format('oc.revenue')} "
         "FROM champions_order_customer AS oc "
         "JOIN champions_customer_key AS k ON k.customer = oc.customer "
         f"JOIN {qn(CustomerMetrics._meta.db_table)} AS m ON m.key = k.key ORDER BY oc.order_id",
@@ -865,11 +866,6 @@ def _replace_counted_orders(as_of):
     with connection.schema_editor() as editor:
         for index in opts.indexes:
             editor.add_index(CountedOrder, index)
-
-
-def _cents(amount):
-    """An amount of money (an expression) in whole cents, as a big integer."""
-    return Cast(Round(F(amount) * 100), BigIntegerField())
 
 
 def _insert_counted_orders(sql, params):
@@ -900,7 +896,7 @@ def _replace_customer_orders(row, orders):
     order_ids = list(orders.values_list("pk", flat=True))
     CountedOrder.objects.filter(Q(customer=row) | Q(order_id__in=order_ids))._raw_delete(connection.alias)
     _insert_counted_orders(*_compiled(
-        orders.annotate(metrics_id=Value(row.pk), cents=_cents("revenue"))
+        orders.annotate(metrics_id=Value(row.pk), cents=cents_expression(F("revenue")))
         .values_list("pk", "metrics_id", "site_id", "date_placed", "cents")
         .order_by()
     ))
@@ -919,7 +915,7 @@ def _counted_orders_upsert(source, metrics_id):
     table = qn(opts.db_table)
     sql = (
         f"written AS (INSERT INTO {table} ({', '.join(column.values())}) "
-        f"SELECT id, %s, site_id, date_placed, CAST(ROUND(revenue * 100) AS BIGINT) FROM {source} "
+        f"SELECT id, %s, site_id, date_placed, {CENTS_SQL.format('revenue')} FROM {source} "
         f"ON CONFLICT ({column['order']}) DO UPDATE SET {updates} RETURNING {column['order']}), "
         f"gone AS (DELETE FROM {table} WHERE {column['customer']} = %s "
         f"AND {column['order']} NOT IN (SELECT {column['order']} FROM written))"

@@ -21,8 +21,8 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.sites.models import Site
 from django.db import connections, models, transaction
-from django.db.models import BigIntegerField, Case, CharField, Count, F, Max, Q, Sum, Value, When
-from django.db.models.functions import Cast, Coalesce, NullIf, Round
+from django.db.models import Case, CharField, Count, F, Max, Q, Sum, Value, When
+from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -32,8 +32,10 @@ from oscar.core.loading import get_model
 from oscar_champions.conf import champions_settings
 from oscar_champions.customers import (
     USER_KEY_PREFIX,
+    cents_expression,
     eligible_order_filter,
     eligible_orders,
+    from_cents,
     guest_email_expression,
     revenue_expression,
     user_key_expression,
@@ -292,7 +294,7 @@ class BestCustomersReport:
     def totals(self):
         c = self._customers
         current = c["orders"] > 0
-        return Totals(int(current.sum()), int(c["orders"].sum()), _from_cents(c["revenue_cents"][current].sum()))
+        return Totals(int(current.sum()), int(c["orders"].sum()), from_cents(c["revenue_cents"][current].sum()))
 
     @cached_property
     def previous_totals(self):
@@ -300,7 +302,7 @@ class BestCustomersReport:
         previous = c["previous_orders"] > 0
         return Totals(
             int(previous.sum()), int(c["previous_orders"].sum()),
-            _from_cents(c["previous_revenue_cents"][previous].sum()),
+            from_cents(c["previous_revenue_cents"][previous].sum()),
         )
 
     @cached_property
@@ -349,7 +351,7 @@ class BestCustomersReport:
                 email=(user.email if user else "") or ("" if key.startswith(USER_KEY_PREFIX) else key),
                 user_id=detail.user_id,
                 orders=int(c["orders"][i]),
-                revenue=_from_cents(c["revenue_cents"][i]),
+                revenue=from_cents(c["revenue_cents"][i]),
                 items=int(c["items"][i]) if "items" in c else None,
                 share=share,
                 cumulative_share=min(cumulative, 1.0),
@@ -573,7 +575,7 @@ class BestCustomersReport:
         current = Q(date_placed__gte=self.period.since)
         # Revenue in cents: integer sums are cheaper than numeric ones, come back as Python ints rather than
         # ~200k Decimals, and are exact on SQLite too, where amounts are floats (hence the rounding).
-        orders = orders.annotate(cents=Cast(Round(revenue_expression() * 100), BigIntegerField()))
+        orders = orders.annotate(cents=cents_expression(revenue_expression()))
         sql, params = self._per_customer(
             orders,
             {"current_orders": Count("id", filter=current), "current_revenue": Sum("cents", filter=current),
@@ -941,11 +943,6 @@ def _top_spend(amounts, total, limit=PROFILE_TOP):
     """The ``limit`` largest amounts as ``(name, amount, share of total)``, largest first."""
     ordered = sorted(amounts.items(), key=lambda item: (-item[1], str(item[0])))[:limit]
     return [(name, amount, float(amount / total) if total else 0.0) for name, amount in ordered]
-
-
-def _from_cents(cents):
-    """An amount in cents (an integer) as an exact Decimal."""
-    return Decimal(int(cents)).scaleb(-2)
 
 
 def _money(value):
