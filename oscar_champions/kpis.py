@@ -190,7 +190,7 @@ def _counted_order_figures(start, end):
     totals = CountedOrder.objects.filter(placed_at__gte=start, placed_at__lte=end).aggregate(
         orders=Count("pk"),
         cents=Coalesce(Sum("revenue_cents"), 0),
-        champion_cents=Coalesce(Sum("revenue_cents", filter=Q(customer__is_champion=True)), 0),
+        champion_cents=Coalesce(Sum("revenue_cents", filter=Q(is_champion=True)), 0),
         active_customers=Count("customer_id", distinct=True),
     )
     totals["revenue"] = from_cents(totals.pop("cents"))

@@ -512,13 +512,13 @@ def _fetch(cursor, size=10000):
         yield from rows
 
 
-def _one_customer_postgresql(orders, theirs, key, metrics_id=None):
+def _one_customer_postgresql(orders, theirs, key, existing=None):
     """The table of the customer ``key``, whose orders are those of ``orders`` (eligible ones) that pass
     ``theirs``, in one statement; which also writes their ``CountedOrder`` rows when their metrics row
-    ``metrics_id`` exists already (see ``_counted_orders_upsert``)."""
+    ``existing`` is saved already (see ``_counted_orders_upsert``)."""
     orders, order_params = _compiled(_customer_orders(orders, theirs))
     lines, line_params = _lines_sql()
-    upsert, upsert_params = _counted_orders_upsert("theirs", metrics_id) if metrics_id else ("", [])
+    upsert, upsert_params = _counted_orders_upsert("theirs", existing) if existing else ("", [])
     sql, params = _customers_sql(
         f"theirs AS MATERIALIZED (SELECT * FROM ({orders}) AS o "
         "(id, user_id, guest_key, revenue, date_placed, discounted, site_id)), "
@@ -824,7 +824,7 @@ def _replace_metrics(table, run, as_of):
 
 
 #: The fields of ``CountedOrder``, in the order the statements below select them.
-COUNTED_ORDER_FIELDS = ("order", "customer", "site", "placed_at", "revenue_cents")
+COUNTED_ORDER_FIELDS = ("order", "customer", "site", "placed_at", "revenue_cents", "is_champion")
 
 
 def _replace_counted_orders(as_of):
@@ -838,13 +838,13 @@ def _replace_counted_orders(as_of):
     connection = connections[CountedOrder.objects.db]
     if open_customer_tables() is None:
         CountedOrder.objects.all()._raw_delete(connection.alias)
-        metrics_id = CustomerMetrics.objects.filter(key=OuterRef("customer_key")).values("pk")[:1]
+        metrics = CustomerMetrics.objects.filter(key=OuterRef("customer_key"))
         _insert_counted_orders(*_compiled(
             counted_orders(until=as_of)
-            .annotate(metrics_id=Subquery(metrics_id))
+            .annotate(metrics_id=Subquery(metrics.values("pk")[:1]))
             .filter(metrics_id__isnull=False)
-            .annotate(cents=cents_expression(F("revenue")))
-            .values_list("pk", "metrics_id", "site_id", "date_placed", "cents")
+            .annotate(cents=cents_expression(F("revenue")), champion=Subquery(metrics.values("is_champion")[:1]))
+            .values_list("pk", "metrics_id", "site_id", "date_placed", "cents", "champion")
             .order_by()
         ))
         return
@@ -857,7 +857,7 @@ def _replace_counted_orders(as_of):
         for index in opts.indexes:
             editor.remove_index(CountedOrder, index)
     _insert_counted_orders(
-        f"SELECT oc.order_id, m.id, oc.site_id, oc.date_placed, {CENTS_SQL.format('oc.revenue')} "
+        f"SELECT oc.order_id, m.id, oc.site_id, oc.date_placed, {CENTS_SQL.format('oc.revenue')}, m.is_champion "
         "FROM champions_order_customer AS oc "
         "JOIN champions_customer_key AS k ON k.customer = oc.customer "
         f"JOIN {qn(CustomerMetrics._meta.db_table)} AS m ON m.key = k.key ORDER BY oc.order_id",
@@ -885,7 +885,7 @@ def _replace_customer_orders(row, orders):
     connection = connections[CountedOrder.objects.db]
     if connection.vendor == "postgresql":
         sql, params = _compiled(orders.values_list("pk", "site_id", "date_placed", "revenue").order_by())
-        upsert, upsert_params = _counted_orders_upsert("theirs", row.pk)
+        upsert, upsert_params = _counted_orders_upsert("theirs", row)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"WITH theirs AS (SELECT * FROM ({sql}) AS o (id, site_id, date_placed, revenue)), {upsert} SELECT 1",
@@ -896,15 +896,15 @@ def _replace_customer_orders(row, orders):
     order_ids = list(orders.values_list("pk", flat=True))
     CountedOrder.objects.filter(Q(customer=row) | Q(order_id__in=order_ids))._raw_delete(connection.alias)
     _insert_counted_orders(*_compiled(
-        orders.annotate(metrics_id=Value(row.pk), cents=cents_expression(F("revenue")))
-        .values_list("pk", "metrics_id", "site_id", "date_placed", "cents")
+        orders.annotate(metrics_id=Value(row.pk), cents=cents_expression(F("revenue")), champion=Value(row.is_champion))
+        .values_list("pk", "metrics_id", "site_id", "date_placed", "cents", "champion")
         .order_by()
     ))
 
 
-def _counted_orders_upsert(source, metrics_id):
+def _counted_orders_upsert(source, row):
     """PostgreSQL's common table expressions (and their parameters) that make the ``CountedOrder`` rows of
-    the customer whose metrics row is ``metrics_id`` the orders of the relation ``source`` (with columns
+    the customer whose metrics are ``row`` (as saved) the orders of the relation ``source`` (with columns
     ``id``, ``site_id``, ``date_placed``, ``revenue``): their orders are written over any row of the same
     order, and the customer's other rows (an order cancelled since, say) deleted. The DELETE sees the table
     as it was before the INSERT: the customer's rows the INSERT did not write."""
@@ -915,12 +915,12 @@ def _counted_orders_upsert(source, metrics_id):
     table = qn(opts.db_table)
     sql = (
         f"written AS (INSERT INTO {table} ({', '.join(column.values())}) "
-        f"SELECT id, %s, site_id, date_placed, {CENTS_SQL.format('revenue')} FROM {source} "
+        f"SELECT id, %s, site_id, date_placed, {CENTS_SQL.format('revenue')}, %s FROM {source} "
         f"ON CONFLICT ({column['order']}) DO UPDATE SET {updates} RETURNING {column['order']}), "
         f"gone AS (DELETE FROM {table} WHERE {column['customer']} = %s "
         f"AND {column['order']} NOT IN (SELECT {column['order']} FROM written))"
     )
-    return sql, [metrics_id, metrics_id]
+    return sql, [row.pk, row.is_champion, row.pk]
 
 
 class _PreviousSegments(dict):
@@ -1217,7 +1217,7 @@ def update_customer(key, user_id=None, as_of=None):
         )
 
     if postgresql:
-        table = _one_customer_postgresql(eligible_orders(until=as_of), theirs, key, existing and existing.pk)
+        table = _one_customer_postgresql(eligible_orders(until=as_of), theirs, key, existing)
     else:
         orders = their_orders()
         order_ids = list(orders.values_list("pk", flat=True))
@@ -1231,9 +1231,12 @@ def update_customer(key, user_id=None, as_of=None):
     apply_context(table, run.context, champion_state=run.context.get("champion_state", {}))
     values = _row_values(table, 0, as_of, timezone.now())
     row = existing or CustomerMetrics()
+    was_champion = row.is_champion
     for name, value in values.items():
         setattr(row, name, value)
     row.save()
-    if not (postgresql and existing):  # else written with their figures
+    if not (postgresql and existing):
         _replace_customer_orders(row, their_orders())
+    elif row.is_champion != was_champion:  # written with their figures, under the flag they had
+        CountedOrder.objects.filter(customer=row).update(is_champion=row.is_champion)
     return row

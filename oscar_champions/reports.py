@@ -880,7 +880,7 @@ class BestCustomersReport:
             orders = orders.filter(site_id=self.site)
         if self.stage is not None:
             orders = orders.filter(customer__lifecycle_stage=self.stage.value)
-        orders = orders.order_by().values("order_id", champion=F("customer__is_champion"))
+        orders = orders.order_by().values("order_id", champion=F("is_champion"))
         orders_sql, params = orders.query.sql_with_params()
         connection = connections[CountedOrder.objects.db]
         qn = connection.ops.quote_name

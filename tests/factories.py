@@ -11,6 +11,8 @@ from django.utils import timezone
 from oscar.core.loading import get_class, get_model
 from oscar.test.factories import CategoryFactory, ProductFactory, UserFactory  # noqa: F401 - re-exported
 
+from oscar_champions.models import CountedOrder, CustomerMetrics
+
 Order = get_model("order", "Order")
 Line = get_model("order", "Line")
 OrderDiscount = get_model("order", "OrderDiscount")
@@ -86,6 +88,14 @@ def place_order(
     if discount:
         OrderDiscount.objects.create(order=order, amount=D(str(discount)), offer_name="Test offer")
     return order
+
+
+def set_champion_flag(customers, flag=True, **fields):
+    """Make the ``customers`` (a ``CustomerMetrics`` queryset) champions, or not, in their metrics (with any
+    other ``fields``) and in their counted orders, which the engine keeps in step."""
+    ids = list(customers.values_list("pk", flat=True))
+    CustomerMetrics.objects.filter(pk__in=ids).update(is_champion=flag, **fields)
+    CountedOrder.objects.filter(customer_id__in=ids).update(is_champion=flag)
 
 
 def storefront_request(user, path="/"):

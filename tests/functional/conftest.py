@@ -11,7 +11,7 @@ from oscar.core.loading import get_model
 from oscar_champions.metrics import refresh_metrics
 from oscar_champions.models import CustomerMetrics, SavedSegment
 from oscar_champions.recommendations import refresh_affinities
-from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, place_order
+from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, place_order, set_champion_flag
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def store(db):
     newcomer = CustomerFactory()
     place_order(user=newcomer, lines=[(products[0], 1, "30.00")])
     refresh_metrics()
-    CustomerMetrics.objects.filter(user=champion).update(lifecycle_stage="champions", is_champion=True)
+    set_champion_flag(CustomerMetrics.objects.filter(user=champion), lifecycle_stage="champions")
     refresh_affinities()
     return {"products": products, "champion": champion, "newcomer": newcomer}
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from oscar_champions.kpis import KPI, customer_kpis, rfm_heat_map, segment_distribution, segment_movements
 from oscar_champions.metrics import refresh_metrics
 from oscar_champions.models import CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
-from tests.factories import CustomerFactory, place_order
+from tests.factories import CustomerFactory, place_order, set_champion_flag
 
 pytestmark = pytest.mark.django_db
 
@@ -31,8 +31,8 @@ def shop():
 @pytest.mark.parametrize("counted", [True, False], ids=["counted orders", "Oscar's orders"])
 def test_kpis_for_a_period_and_the_previous_one(shop, counted, monkeypatch):
     refresh_metrics(as_of=END)
-    CustomerMetrics.objects.update(is_champion=False)
-    CustomerMetrics.objects.filter(key="ana@example.com").update(is_champion=True)
+    set_champion_flag(CustomerMetrics.objects.all(), False)
+    set_champion_flag(CustomerMetrics.objects.filter(key="ana@example.com"))
     monkeypatch.setattr("oscar_champions.metrics.counted_orders_cover", lambda until: counted)
     kpis = customer_kpis(START, END)
 

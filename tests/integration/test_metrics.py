@@ -9,6 +9,7 @@ from django.utils import timezone
 from oscar_champions import rfm
 from oscar_champions.metrics import METRICS_FIELDS, number_columns, refresh_metrics, update_customer
 from oscar_champions.models import CountedOrder, CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
+from oscar_champions.segments import ChampionRule
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, as_datetime, place_order
 
 pytestmark = pytest.mark.django_db
@@ -264,6 +265,45 @@ def test_incremental_update_drops_a_cancelled_order_from_the_counted_orders():
     cancelled.save()
     row = update_customer("ana@example.com", user_id=ana.pk, as_of=AS_OF)
     assert counted_orders_of(row) == {(kept.pk, 6000)} and CountedOrder.objects.count() == 1
+
+
+class SpentAHundredRule(ChampionRule):
+    """Champions for this module's tests: customers who spent 100 or more."""
+
+    def select(self, columns, state):
+        return np.asarray(columns["revenue"]) >= 100
+
+
+def champion_flags():
+    return dict(CountedOrder.objects.values_list("order_id", "is_champion"))
+
+
+def test_counted_orders_carry_their_customers_champion_flag(settings):
+    settings.OSCAR_CHAMPIONS_CHAMPION_RULE = f"{__name__}.SpentAHundredRule"
+    ana, bia = CustomerFactory(email="ana@example.com"), CustomerFactory(email="bia@example.com")
+    big = place_order(user=ana, total="120.00", placed=days_ago(60))
+    small = place_order(user=bia, total="40.00", placed=days_ago(50))
+    guest = place_order(guest_email="caio@example.com", total="30.00", placed=days_ago(40))
+    refresh_metrics(as_of=AS_OF)
+    assert champion_flags() == {big.pk: True, small.pk: False, guest.pk: False}
+
+    # Bia becomes a champion with her second order: both her counted orders say so.
+    second = place_order(user=bia, total="70.00", placed=days_ago(2))
+    assert update_customer("bia@example.com", user_id=bia.pk, as_of=AS_OF).is_champion
+    # Caio, a new customer since the refresh, is written with his flag too.
+    caio = place_order(guest_email="caio@example.com", total="90.00", placed=days_ago(1))
+    assert update_customer("caio@example.com", as_of=AS_OF).is_champion
+    flags = {big.pk: True, small.pk: True, second.pk: True, guest.pk: True, caio.pk: True}
+    assert champion_flags() == flags
+
+    # Bia is no champion any more once her big order is cancelled.
+    second.status = "Cancelled"
+    second.save()
+    assert not update_customer("bia@example.com", user_id=bia.pk, as_of=AS_OF).is_champion
+    del flags[second.pk]
+    assert champion_flags() == flags | {small.pk: False}
+    refresh_metrics(as_of=AS_OF)
+    assert champion_flags() == flags | {small.pk: False}
 
 
 @pytest.mark.parametrize("rows", [0, 3, 150_000])

@@ -12,7 +12,7 @@ from oscar_champions.dashboard.offer_views import SegmentOfferForm
 from oscar_champions.metrics import refresh_metrics
 from oscar_champions.models import CustomerMetrics, SavedSegment, SegmentOffer
 from oscar_champions.offers import segment_offers_for
-from tests.factories import CustomerFactory, ProductFactory, place_order
+from tests.factories import CustomerFactory, ProductFactory, place_order, set_champion_flag
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,7 @@ def shop():
     others = [_customer(f"cliente{i}@example.com", orders=1, product=product) for i in range(5)]
     refresh_metrics()
     # A shop this small has no RFM champions; the heavy buyers stand for them, as a refresh would mark them.
-    CustomerMetrics.objects.filter(email__startswith="campeao").update(lifecycle_stage="champions", is_champion=True)
+    set_champion_flag(CustomerMetrics.objects.filter(email__startswith="campeao"), lifecycle_stage="champions")
     return {"product": product, "champion": champions[0], "other": others[0]}
 
 

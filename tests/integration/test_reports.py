@@ -12,7 +12,7 @@ from django.utils import timezone
 from oscar_champions.metrics import refresh_metrics, update_customer
 from oscar_champions.models import CustomerMetrics
 from oscar_champions.reports import BestCustomersReport, Movement, Period, PeriodPreset, RankBy
-from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, place_order
+from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, place_order, set_champion_flag
 
 pytestmark = pytest.mark.django_db
 
@@ -174,8 +174,8 @@ def test_concentration(shop):
 
 def test_champion_profile_compares_champions_with_everyone_else(shop):
     refresh_metrics(as_of=timezone.make_aware(timezone.datetime(2026, 10, 31, 23, 0)))
-    CustomerMetrics.objects.update(is_champion=False)
-    CustomerMetrics.objects.filter(key="ana@example.com").update(is_champion=True)
+    set_champion_flag(CustomerMetrics.objects.all(), False)
+    set_champion_flag(CustomerMetrics.objects.filter(key="ana@example.com"))
     profile = BestCustomersReport(OCTOBER).profile
     figures = {str(figure.label): figure for figure in profile.figures}
     assert (figures["Customers"].champions, figures["Customers"].others) == (1, 3)
@@ -189,8 +189,8 @@ def test_champion_profile_compares_champions_with_everyone_else(shop):
 
 def test_champion_profile_counts_a_champions_guest_checkouts_and_follows_the_stage_filter(shop):
     refresh_metrics(as_of=timezone.make_aware(timezone.datetime(2026, 10, 31, 23, 0)))
-    CustomerMetrics.objects.update(is_champion=False)
-    CustomerMetrics.objects.filter(key="carlos@example.com").update(is_champion=True)
+    set_champion_flag(CustomerMetrics.objects.all(), False)
+    set_champion_flag(CustomerMetrics.objects.filter(key="carlos@example.com"))
     # Carlos's October lines: 40 on his account and 80 as a guest with his e-mail, one item each.
     figures = {str(figure.label): figure for figure in BestCustomersReport(OCTOBER).profile.figures}
     assert figures["Average item price"].values == [D("60.00"), (D("320.00") / 9).quantize(D("0.01"))]
