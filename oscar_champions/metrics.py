@@ -70,13 +70,18 @@ HORIZONS = (90, 365)
 
 @dataclass
 class CustomerTable:
-    """Per-customer aggregates as parallel columns, in customer-key order."""
+    """Per-customer aggregates as parallel columns, in customer-key order.
 
-    keys: list
+    ``stored`` names the temporary table that holds the figures of a PostgreSQL refresh which never
+    leave the database, keys among them (``keys`` is then ``None``): see ``aggregate_customers_postgresql``.
+    """
+
+    keys: list | None
     columns: dict = field(default_factory=dict)
+    stored: str | None = None
 
     def __len__(self):
-        return len(self.keys)
+        return len(self.columns["orders"]) if self.keys is None else len(self.keys)
 
     def index(self):
         return {key: i for i, key in enumerate(self.keys)}
@@ -296,6 +301,14 @@ BACKTEST_SQL = """COUNT(*) FILTER (WHERE date_placed <= %s) AS cal_orders,
 LINE_NAMES = ("discounted_orders", "items", "distinct_products", "distinct_categories", "favourite_category_id")
 
 
+def _figure_names(backtest_cutoff):
+    """The names of the columns of ``CUSTOMERS_SQL`` after the key."""
+    names = ["registered_user", "n_orders", "total", "first", "last"]
+    if backtest_cutoff is not None:
+        names += ["cal_orders", "cal_total", "cal_first", "cal_last", "holdout_orders"]
+    return names + list(LINE_NAMES)
+
+
 def _compiled(queryset):
     return queryset.query.get_compiler(using=queryset.db).as_sql()
 
@@ -361,10 +374,7 @@ def _customers_sql(order_customer, order_customer_params, pairs, pairs_params, k
 
 
 def _table_from_cursor(rows, backtest_cutoff=None):
-    names = ["registered_user", "n_orders", "total", "first", "last"]
-    if backtest_cutoff is not None:
-        names += ["cal_orders", "cal_total", "cal_first", "cal_last", "holdout_orders"]
-    table = _table_from_rows(rows, names + list(LINE_NAMES))
+    table = _table_from_rows(rows, _figure_names(backtest_cutoff))
     cols = table.columns
     favourite = cols.pop("favourite_category_id")
     cols["favourite_category_id"] = [None if np.isnan(value) else int(value) for value in favourite.tolist()]
@@ -379,8 +389,10 @@ def _tune_for_aggregates(cursor):
     cursor.execute("SET LOCAL jit = off")
 
 
-#: The temporary tables ``customer_tables()`` creates.
-CUSTOMER_TABLES = ("champions_order_customer", "champions_customer_product", "champions_customer_key")
+#: The temporary table of each customer's figures in a full refresh (``aggregate_customers_postgresql``).
+FIGURES_TABLE = "champions_customer_figures"
+#: The temporary tables ``customer_tables()`` creates, and the figures read from them.
+CUSTOMER_TABLES = ("champions_order_customer", "champions_customer_product", "champions_customer_key", FIGURES_TABLE)
 #: The open ``customer_tables()`` block of each database connection of this thread.
 _open_blocks = threading.local()
 
@@ -482,8 +494,16 @@ def _drop_customer_tables(cursor):
 
 def aggregate_customers_postgresql(backtest_cutoff=None):
     """PostgreSQL's fast path to ``aggregate_customers(counted_orders(until), counted_lines(until),
-    backtest_cutoff)``: the same table, in one statement over the tables of ``customer_tables(until)``,
-    whose block must be open. Runs in the caller's transaction."""
+    backtest_cutoff)``, in one statement over the tables of ``customer_tables(until)``, whose block must be
+    open. Runs in the caller's transaction.
+
+    The figures stay in the database, in the temporary table FIGURES_TABLE (``CustomerTable.stored``), one
+    row per customer numbered by ``position`` in key order, from which the metrics are written
+    (``_write_stored_metrics``); only the numbers that scoring and the model need come to Python, as
+    arrays (``number_columns``). Measured at 100k customers: row by row, the keys, dates and decimals
+    took 5.5 s to fetch and hold 70 MB.
+    """
+    names = _figure_names(backtest_cutoff)
     sql, params = _customers_sql(
         "order_customer AS NOT MATERIALIZED (SELECT * FROM champions_order_customer)",
         [],
@@ -495,21 +515,45 @@ def aggregate_customers_postgresql(backtest_cutoff=None):
         backtest_cutoff=backtest_cutoff,
     )
     connection = ensure_customer_tables()
+    epoch = "EXTRACT(EPOCH FROM {})"
+    fetched = {  # column: (SQL, kind)
+        "position": ("position", "i"),
+        "orders": ("n_orders", "i"),
+        "revenue": ("total", "f"),
+        "user_id": ("registered_user", "f"),
+        "favourite_category_id": ("favourite_category_id", "f"),
+        **{name: (epoch.format(name) if name in DATE_FIGURES else name, "i" if name in LINE_NAMES else "f")
+           for name in names if name not in ("registered_user", "n_orders", "total", "favourite_category_id")},
+    }
     with connection.cursor() as cursor:
         _tune_for_aggregates(cursor)
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        return _table_from_cursor(_fetch(cursor), backtest_cutoff)
+        cursor.execute(f"DROP TABLE IF EXISTS {FIGURES_TABLE}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {FIGURES_TABLE} AS SELECT ROW_NUMBER() OVER (ORDER BY f.key) - 1 AS position, "
+            f"f.* FROM ({sql}) AS f (key, {', '.join(names)})",
+            params,
+        )
+        arrays = number_columns(
+            cursor, f"SELECT {', '.join(expression for expression, _ in fetched.values())} FROM {FIGURES_TABLE}", [],
+            "".join(kind for _, kind in fetched.values()),
+        )
+    order = np.argsort(arrays[0])
+    cols = {name: array[order] for name, array in zip(fetched, arrays)}
+    del cols["position"]
+    for name in ("user_id", "favourite_category_id"):
+        cols[name] = [None if np.isnan(value) else int(value) for value in cols[name].tolist()]
+    if "cal_total" in cols:
+        cols["cal_total"] = np.nan_to_num(cols["cal_total"])
+    return CustomerTable(keys=None, columns=cols, stored=FIGURES_TABLE)
+
+
+#: The figures that are dates, which come to Python as seconds since the epoch.
+DATE_FIGURES = ("first", "last", "cal_first", "cal_last")
 
 
 def _chunks(cursor, size=10000):
     while rows := cursor.fetchmany(size):
         yield rows
-
-
-def _fetch(cursor, size=10000):
-    for rows in _chunks(cursor, size):
-        yield from rows
 
 
 def _one_customer_postgresql(orders, theirs, key, existing=None):
@@ -686,7 +730,7 @@ def _row_values(table, i, as_of, computed_at):
     return {
         "key": key,
         "user_id": cols["user_id"][i],
-        "email": "" if key.startswith("#") else key,
+        "email": "" if key.startswith(USER_KEY_PREFIX) else key,
         "orders": orders,
         "items": int(cols["items"][i]),
         "revenue": revenue,
@@ -786,41 +830,136 @@ def _analyze(*models):
 
 
 def _replace_metrics(table, run, as_of):
-    previous = _previous_segments()
-    # A plain SQL DELETE: QuerySet.delete() would load every row first whenever a project listens to
-    # every model's deletions (haystack does, in most Oscar shops).
-    CustomerMetrics.objects.all()._raw_delete(CustomerMetrics.objects.db)
-    cols = table.columns
+    """Replace every customer's metrics with those of ``table``, and record the run's segments."""
+    had_rows = CustomerMetrics.objects.exists()
     computed_at = timezone.now()
-    # Each customer's (lifecycle stage, RFM group) of the last refresh, ("", "") for a new customer.
-    before = np.array([previous.get(key, 0) for key in table.keys], dtype=np.int64)
-    previous_pairs = np.array([("", ""), *previous.pairs], dtype=object).reshape(-1, 2)
-    insert_rows(CustomerMetrics, METRICS_FIELDS, _rows(table, as_of, computed_at, previous_pairs[before]))
+    if table.stored is not None:
+        _write_stored_metrics(table, as_of, computed_at)
+    else:
+        previous = _previous_segments()
+        # A plain SQL DELETE: QuerySet.delete() would load every row first whenever a project listens to
+        # every model's deletions (haystack does, in most Oscar shops).
+        CustomerMetrics.objects.all()._raw_delete(CustomerMetrics.objects.db)
+        # Each customer's (lifecycle stage, RFM group) of the last refresh, ("", "") for a new customer.
+        before = np.array([previous.get(key, 0) for key in table.keys], dtype=np.int64)
+        previous_pairs = np.array([("", ""), *previous.pairs], dtype=object).reshape(-1, 2)
+        insert_rows(CustomerMetrics, METRICS_FIELDS, _rows(table, as_of, computed_at, previous_pairs[before]))
+    _record_segments(run, movements=had_rows)
 
-    for dimension, column, position in (
-        (SegmentSnapshot.Dimension.LIFECYCLE, "lifecycle_stage", 0),
-        (SegmentSnapshot.Dimension.RFM, "rfm_group", 1),
+
+def _record_segments(run, movements):
+    """Store how many customers each segment has, with their revenue, and, with ``movements``, how many
+    moved from one segment to another (from "" for a new customer) since the last refresh."""
+    for dimension, field_name in (
+        (SegmentSnapshot.Dimension.LIFECYCLE, "lifecycle_stage"),
+        (SegmentSnapshot.Dimension.RFM, "rfm_group"),
     ):
-        segments = np.asarray(cols[column], dtype=str)
-        names, inverse = np.unique(segments, return_inverse=True)
-        customers = np.bincount(inverse, minlength=len(names))
-        revenue = np.bincount(inverse, weights=cols["revenue"], minlength=len(names))
+        segments = CustomerMetrics.objects.order_by().values_list(field_name).annotate(Count("pk"), Sum("revenue"))
         SegmentSnapshot.objects.bulk_create(
-            SegmentSnapshot(run=run, dimension=dimension, segment=name, customers=int(count),
-                            revenue=_money(round(float(total), 2)))
-            for name, count, total in zip(names, customers, revenue)
+            SegmentSnapshot(run=run, dimension=dimension, segment=segment, customers=customers, revenue=revenue)
+            for segment, customers, revenue in segments
         )
-        if previous:
-            origins = previous_pairs[before, position].astype(str)
-            moved = origins != segments
-            pairs, counts = np.unique(
-                np.char.add(np.char.add(origins[moved], "\t"), segments[moved]), return_counts=True
+        if movements:
+            previous = f"previous_{field_name}"
+            moved = (
+                CustomerMetrics.objects.exclude(**{previous: F(field_name)}).order_by()
+                .values_list(previous, field_name).annotate(Count("pk"))
             )
             SegmentMovement.objects.bulk_create(
-                SegmentMovement(run=run, dimension=dimension, from_segment=pair.split("\t")[0],
-                                to_segment=pair.split("\t")[1], customers=int(count))
-                for pair, count in zip(pairs, counts)
+                SegmentMovement(run=run, dimension=dimension, from_segment=origin, to_segment=segment,
+                                customers=customers)
+                for origin, segment, customers in moved
             )
+
+
+#: The temporary tables through which ``_write_stored_metrics`` writes the metrics.
+SCORES_TABLE, PREVIOUS_TABLE = "champions_customer_scores", "champions_previous_segments"
+#: The metrics computed in NumPy that ``_write_stored_metrics`` writes, with their kind: ``"i"`` integer,
+#: ``"f"`` float (NaN for null), ``"s"`` text, sent as its position in the column's distinct values.
+SCORE_COLUMNS = {
+    "days_since_last_order": "i", "tenure_days": "i", "average_days_between_orders": "f", "discount_share": "f",
+    "recency_score": "i", "frequency_score": "i", "monetary_score": "i", "rfm_group": "s", "lifecycle_stage": "s",
+    "is_champion": "i", "probability_alive": "f", "expected_orders_90d": "f", "expected_orders_365d": "f",
+    "expected_order_value": "f", "predicted_value_365d": "f",
+}
+
+
+def _write_stored_metrics(table, as_of, computed_at):
+    """Replace the metrics with those of ``table``, whose figures are in the database (``table.stored``):
+    the scores computed here are copied next to them (``write_number_columns``), and every row is written
+    by one INSERT ... SELECT, with the segments each customer had in the rows it replaces."""
+    connection = connections[CustomerMetrics.objects.db]
+    qn = connection.ops.quote_name
+    metrics = qn(CustomerMetrics._meta.db_table)
+    cols = table.columns
+    arrays, labels = [np.arange(len(table))], {}
+    for name, kind in SCORE_COLUMNS.items():
+        if kind == "s":
+            labels[name], codes = np.unique(np.asarray(cols[name], dtype=str), return_inverse=True)
+            arrays.append(codes.astype(np.int64))
+        else:
+            arrays.append(np.asarray(cols[name], dtype=np.int64 if kind == "i" else np.float64))
+
+    def score(name):
+        return f"NULLIF(s.{name}, 'NaN')" if SCORE_COLUMNS[name] == "f" else f"s.{name}"
+
+    def label(name):
+        return f"(CAST(%s AS text[]))[s.{name} + 1]", [labels[name].tolist()]
+
+    def money(sql):
+        return f"ROUND(CAST({sql} AS numeric), 2)"
+
+    revenue = "ROUND(COALESCE(f.total, 0), 2)"
+    values = {  # field: (SQL, parameters)
+        "key": ("f.key", []),
+        "user_id": ("f.registered_user", []),
+        "email": ("CASE WHEN starts_with(f.key, %s) THEN '' ELSE f.key END", [USER_KEY_PREFIX]),
+        "orders": ("f.n_orders", []),
+        "items": ("f.items", []),
+        "revenue": (revenue, []),
+        "average_order_value": (f"ROUND({revenue} / f.n_orders, 2)", []),
+        "first_order_at": ("f.first", []),
+        "last_order_at": ("f.last", []),
+        "distinct_products": ("f.distinct_products", []),
+        "distinct_categories": ("f.distinct_categories", []),
+        "favourite_category_id": ("f.favourite_category_id", []),
+        "rfm_group": label("rfm_group"),
+        "previous_rfm_group": ("COALESCE(p.rfm_group, '')", []),
+        "lifecycle_stage": label("lifecycle_stage"),
+        "previous_lifecycle_stage": ("COALESCE(p.lifecycle_stage, '')", []),
+        "is_champion": ("s.is_champion <> 0", []),
+        "expected_order_value": (money(score("expected_order_value")), []),
+        "predicted_value_365d": (money(score("predicted_value_365d")), []),
+        "computed_at": ("%s", [computed_at]),
+        "as_of": ("%s", [as_of]),
+    }
+    for name in SCORE_COLUMNS:
+        values.setdefault(name, (score(name), []))
+    opts = CustomerMetrics._meta
+    score_types = ", ".join(
+        f"{name} {'double precision' if kind == 'f' else 'bigint'}" for name, kind in SCORE_COLUMNS.items()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {SCORES_TABLE}, {PREVIOUS_TABLE}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {PREVIOUS_TABLE} AS SELECT {qn(opts.get_field('key').column)} AS key, "
+            f"{qn(opts.get_field('lifecycle_stage').column)} AS lifecycle_stage, "
+            f"{qn(opts.get_field('rfm_group').column)} AS rfm_group FROM {metrics}"
+        )
+        CustomerMetrics.objects.all()._raw_delete(connection.alias)
+        cursor.execute(f"CREATE TEMPORARY TABLE {SCORES_TABLE} (position bigint, {score_types})")
+        write_number_columns(cursor, SCORES_TABLE, ["position", *SCORE_COLUMNS], arrays)
+        del arrays
+        # The planner needs their sizes to hash the joins, rather than loop over them.
+        cursor.execute(f"ANALYZE {table.stored}, {SCORES_TABLE}, {PREVIOUS_TABLE}")
+        columns = ", ".join(qn(opts.get_field(name).column) for name in METRICS_FIELDS)
+        cursor.execute(
+            f"INSERT INTO {metrics} ({columns}) SELECT {', '.join(values[name][0] for name in METRICS_FIELDS)} "
+            f"FROM {table.stored} AS f JOIN {SCORES_TABLE} AS s ON s.position = f.position "
+            f"LEFT JOIN {PREVIOUS_TABLE} AS p ON p.key = f.key",
+            [param for name in METRICS_FIELDS for param in values[name][1]],
+        )
+        cursor.execute(f"DROP TABLE {SCORES_TABLE}, {PREVIOUS_TABLE}")
 
 
 #: The fields of ``CountedOrder``, in the order the statements below select them.
@@ -971,7 +1110,7 @@ def _rows(table, as_of, computed_at, previous):
         columns = {
             "key": keys,
             "user_id": cols["user_id"][chunk],
-            "email": ["" if key.startswith("#") else key for key in keys],
+            "email": ["" if key.startswith(USER_KEY_PREFIX) else key for key in keys],
             "orders": orders.tolist(),
             "items": cols["items"][chunk].tolist(),
             "revenue": revenue,
@@ -1124,6 +1263,25 @@ def _array_row(pending, kinds):
         row.append(np.frombuffer(elements, dtype=[("size", ">i4"), ("value", big_endian)])["value"].astype(dtype))
     del pending[:position]
     return row
+
+
+def write_number_columns(cursor, table, names, columns, chunk=ROW_CHUNK):
+    """Write the NumPy arrays ``columns`` (integers as bigint, floats as double precision) as rows of the
+    columns ``names`` of the PostgreSQL table ``table``: the mirror of ``number_columns``, a binary COPY
+    whose rows NumPy lays out in bulk, ``chunk`` rows at a time. No value may be null (NaN is a float)."""
+    fields = [("count", ">i2")]
+    for i, column in enumerate(columns):
+        fields += [(f"size{i}", ">i4"), (f"value{i}", ">f8" if column.dtype.kind == "f" else ">i8")]
+    with cursor.cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)") as stream:
+        stream.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))  # the signature, flags, no header extension
+        for start in range(0, len(columns[0]), chunk):
+            rows = np.empty(len(columns[0][start:start + chunk]), dtype=fields)
+            rows["count"] = len(columns)
+            for i, column in enumerate(columns):
+                rows[f"size{i}"] = 8
+                rows[f"value{i}"] = column[start:start + chunk]
+            stream.write(rows.tobytes())
+        stream.write(b"\xff\xff")  # the trailer
 
 
 def _integer(data, position, size=4, signed=False):

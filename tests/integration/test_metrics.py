@@ -3,11 +3,19 @@ from decimal import Decimal as D
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
 from oscar_champions import rfm
-from oscar_champions.metrics import METRICS_FIELDS, number_columns, refresh_metrics, update_customer
+from oscar_champions.customers import counted_lines, counted_orders
+from oscar_champions.metrics import (
+    METRICS_FIELDS,
+    aggregate_customers,
+    number_columns,
+    refresh_metrics,
+    update_customer,
+)
 from oscar_champions.models import CountedOrder, CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
 from oscar_champions.segments import ChampionRule
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, as_datetime, place_order
@@ -265,6 +273,28 @@ def test_incremental_update_drops_a_cancelled_order_from_the_counted_orders():
     cancelled.save()
     row = update_customer("ana@example.com", user_id=ana.pk, as_of=AS_OF)
     assert counted_orders_of(row) == {(kept.pk, 6000)} and CountedOrder.objects.count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="elsewhere the metrics have one writer")
+def test_postgresqls_writer_writes_what_the_row_by_row_writer_does(settings, monkeypatch):
+    settings.OSCAR_CHAMPIONS_MIN_REPEAT_CUSTOMERS = 20  # a small shop whose model is fitted
+    call_command("champions_demo", "--customers", "150", "--orders", "900", "--today", TODAY.isoformat(),
+                 "--seed", "7", verbosity=0)
+    fields = [name for name in METRICS_FIELDS if name != "computed_at"]
+    refresh_metrics(as_of=AS_OF)
+    refresh_metrics(as_of=AS_OF)  # the second, like the third, has the first's segments as previous ones
+    stored = {row[0]: row for row in CustomerMetrics.objects.values_list(*fields)}
+    assert RefreshRun.objects.latest().model_fitted
+
+    def row_by_row(as_of, backtest_cutoff=None):
+        return aggregate_customers(counted_orders(until=as_of), counted_lines(until=as_of), backtest_cutoff)
+
+    monkeypatch.setattr("oscar_champions.metrics.aggregate_all_customers", row_by_row)
+    refresh_metrics(as_of=AS_OF)
+    written = {row[0]: row for row in CustomerMetrics.objects.values_list(*fields)}
+    assert len(stored) > 100 and set(stored) == set(written)
+    for key, row in stored.items():
+        assert row == written[key], key
 
 
 class SpentAHundredRule(ChampionRule):
