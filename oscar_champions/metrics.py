@@ -1224,9 +1224,10 @@ def number_columns(cursor, sql, params, kinds):
     ]
 
 
-#: Values per array in ``number_columns``: an array is built in the server's memory and must stay well
-#: under the 1 GB a value may take.
-ARRAY_ROWS = 1_000_000
+#: Values per array in ``number_columns``: each row of arrays reaches the client as one message, which the
+#: driver buffers whole (measured at 100k customers: arrays of 10,000 values left the refresh's peak memory
+#: 35 MB lower than arrays of a million).
+ARRAY_ROWS = 10_000
 #: Each kind of ``number_columns``: PostgreSQL's element type (bigint, double precision), NumPy's type.
 ARRAY_TYPES = {"i": (20, np.int64), "f": (701, np.float64)}
 
