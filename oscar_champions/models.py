@@ -23,7 +23,9 @@ class CustomerMetrics(models.Model):
     the registered account when there is one.
     """
 
-    key = models.CharField(_("Customer key"), max_length=254, unique=True)
+    # Unique and indexed through Meta, not unique=True and db_index=True: those would also build PostgreSQL
+    # indexes for LIKE 'prefix%' searches, which nothing here runs and every refresh would have to write.
+    key = models.CharField(_("Customer key"), max_length=254)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -32,7 +34,7 @@ class CustomerMetrics(models.Model):
         related_name="champions_metrics",
         verbose_name=_("User"),
     )
-    email = models.EmailField(_("E-mail"), blank=True, db_index=True)
+    email = models.EmailField(_("E-mail"), blank=True)
 
     orders = models.PositiveIntegerField(_("Orders"))
     items = models.PositiveIntegerField(_("Items"), default=0)
@@ -58,13 +60,11 @@ class CustomerMetrics(models.Model):
     recency_score = models.PositiveSmallIntegerField(_("R score"))
     frequency_score = models.PositiveSmallIntegerField(_("F score"))
     monetary_score = models.PositiveSmallIntegerField(_("M score"))
-    rfm_group = models.CharField(_("RFM group"), max_length=32, choices=RFMGroup.choices, db_index=True)
+    rfm_group = models.CharField(_("RFM group"), max_length=32, choices=RFMGroup.choices)
     previous_rfm_group = models.CharField(
         _("Previous RFM group"), max_length=32, choices=RFMGroup.choices, blank=True
     )
-    lifecycle_stage = models.CharField(
-        _("Lifecycle stage"), max_length=32, choices=LifecycleStage.choices, db_index=True
-    )
+    lifecycle_stage = models.CharField(_("Lifecycle stage"), max_length=32, choices=LifecycleStage.choices)
     previous_lifecycle_stage = models.CharField(
         _("Previous lifecycle stage"), max_length=32, choices=LifecycleStage.choices, blank=True
     )
@@ -88,8 +88,14 @@ class CustomerMetrics(models.Model):
         verbose_name_plural = _("customer metrics")
         ordering = ["-revenue", "key"]
         permissions = [("access_dashboard", _("Can use the customer dashboard, reports and exports"))]
-        # The members tables open sorted by revenue: an index lets a page of them skip sorting every customer.
-        indexes = [models.Index(fields=["revenue", "key"], name="champions_metrics_revenue")]
+        constraints = [models.UniqueConstraint(fields=["key"], name="champions_metrics_key")]
+        indexes = [
+            # The members tables open sorted by revenue: an index lets a page of them skip sorting every customer.
+            models.Index(fields=["revenue", "key"], name="champions_metrics_revenue"),
+            models.Index(fields=["email"], name="champions_metrics_email"),
+            models.Index(fields=["rfm_group"], name="champions_metrics_rfm_group"),
+            models.Index(fields=["lifecycle_stage"], name="champions_metrics_stage"),
+        ]
 
     def __str__(self):
         return self.email or self.key
