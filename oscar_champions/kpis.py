@@ -68,8 +68,18 @@ def base_figures(moment):
 #: How many recent refreshes are searched for base figures they stored for past dates.
 PAST_FIGURES_RUNS = 5
 
-#: The periods (in days) whose start a refresh stores the base figures of: the overview's presets.
+#: The overview's preset periods, in days, ending today: a refresh stores what they need of the past.
 PRESET_PERIODS = (30, 90, 365)
+
+
+def day_bounds(first, last):
+    """The aware date-times a period from the day ``first`` to the day ``last`` (both included) runs between."""
+    return timezone.make_aware(datetime.combine(first, time.min)), timezone.make_aware(datetime.combine(last, time.max))
+
+
+def previous_period(start, end):
+    """The period of the same length that ends where ``start``-``end`` starts."""
+    return start - (end - start), start
 
 
 def past_base_figures(moments):
@@ -156,14 +166,43 @@ def _totals_of_order_customers(connection, moments):
 
 
 def store_past_figures(run):
-    """Store in a refresh the base figures as of the start of each preset period, for the overview."""
+    """Store in a refresh what the overview's preset periods, as of the refresh's day, need of the past: the
+    base figures as of the start of each, and the period figures of the period before each (see
+    ``stored_period_figures``)."""
     today = timezone.localdate(run.as_of)
-    moments = [
-        timezone.make_aware(datetime.combine(today - timedelta(days=days - 1), time.min)) for days in PRESET_PERIODS
-    ]
+    periods = [day_bounds(today - timedelta(days=days - 1), today) for days in PRESET_PERIODS]
+    moments = [start for start, _end in periods]
     figures = past_base_figures(moments)
     run.context["past_figures"] = {moment.isoformat(): values for moment, values in zip(moments, figures)}
+    run.context["period_figures"] = {
+        _period_key(*previous): {
+            name: str(value) if isinstance(value, Decimal) else value
+            for name, value in period_figures(*previous).items()
+        }
+        for previous in (previous_period(*period) for period in periods)
+    }
     run.save(update_fields=["context"])
+
+
+def _period_key(start, end):
+    return f"{start.isoformat()}/{end.isoformat()}"
+
+
+#: The period figures that are amounts of money.
+MONEY_FIGURES = ("revenue", "champions_revenue")
+
+
+def stored_period_figures(start, end):
+    """The period figures of ``start``-``end``, as a recent refresh stored them (the periods before the
+    overview's presets: the first page after a refresh then sums one period's orders, not two), or computed.
+    Like the base figures, they are the refresh's: an order of theirs cancelled since counts until the next."""
+    key = _period_key(start, end)
+    runs = RefreshRun.objects.filter(status=RefreshRun.Status.SUCCEEDED).order_by("-started_at")
+    for run in runs[:PAST_FIGURES_RUNS]:
+        stored = run.context.get("period_figures", {}).get(key)
+        if stored is not None:
+            return {name: Decimal(value) if name in MONEY_FIGURES else value for name, value in stored.items()}
+    return period_figures(start, end)
 
 
 def period_figures(start, end):
@@ -233,9 +272,8 @@ class KPI:
 
 def customer_kpis(start, end):
     """The KPIs for ``start``–``end`` and the previous period of the same length, by name."""
-    length = end - start
     current = base_figures(end) | period_figures(start, end)
-    previous = base_figures(start) | period_figures(start - length, start)
+    previous = base_figures(start) | stored_period_figures(*previous_period(start, end))
     return {name: KPI(name, current[name], previous.get(name)) for name in current}
 
 

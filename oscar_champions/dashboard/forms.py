@@ -1,10 +1,11 @@
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from oscar_champions.kpis import PRESET_PERIODS, day_bounds
 from oscar_champions.models import SavedSegment
 
 #: The longest period a page will compute figures for.
@@ -14,7 +15,7 @@ MAX_PERIOD_DAYS = 20 * 366
 class PeriodForm(forms.Form):
     """The period the overview's KPIs describe: the last 30, 90 or 365 days, or dates of one's own."""
 
-    PRESETS = {"30": 30, "90": 90, "365": 365}
+    PRESETS = {str(days): days for days in PRESET_PERIODS}
 
     period = forms.ChoiceField(
         label=_("Period"),
@@ -55,9 +56,7 @@ class PeriodForm(forms.Form):
             first, last = data["start"], data["end"]
         else:
             first, last = today - timedelta(days=self.PRESETS[period] - 1), today
-        start = timezone.make_aware(datetime.combine(first, time.min))
-        end = timezone.make_aware(datetime.combine(last, time.max))
-        return start, end
+        return day_bounds(first, last)
 
 
 class SavedSegmentForm(forms.ModelForm):

@@ -141,6 +141,34 @@ def test_a_refresh_stores_the_figures_of_the_preset_periods(shop, django_assert_
     assert figures["customers"] == 2  # Ana and Bia had ordered by then
 
 
+def test_a_refresh_stores_the_figures_of_the_periods_before_the_presets(shop):
+    from oscar_champions.kpis import day_bounds, period_figures, previous_period, store_past_figures
+
+    run = refresh_metrics(as_of=END)
+    store_past_figures(run)
+    last_30_days = day_bounds(date(2026, 10, 24), date(2026, 11, 22))
+    before = previous_period(*last_30_days)
+    assert before == (last_30_days[0] - (last_30_days[1] - last_30_days[0]), last_30_days[0])
+    # Stored as computed: Bia's order of 10 October, 30.00.
+    computed = period_figures(*before)
+    assert (computed["orders"], computed["revenue"], computed["active_customers"]) == (1, D("30.00"), 1)
+    with CaptureQueriesContext(connection) as queries:
+        kpis = customer_kpis(*last_30_days)
+    assert {name: kpi.previous for name, kpi in kpis.items() if name in computed} == computed
+    # One period's orders summed, not two: the previous period's figures are read from the refresh.
+    with CaptureQueriesContext(connection) as current_only:
+        period_figures(*last_30_days)
+    assert orders_read(queries) == orders_read(current_only) > 0
+
+    # Only for the refresh's presets: another period's previous figures are computed.
+    other = day_bounds(date(2026, 10, 1), date(2026, 11, 22))
+    assert customer_kpis(*other)["orders"].previous == period_figures(*previous_period(*other))["orders"]
+
+
+def orders_read(queries):
+    return sum("countedorder" in query["sql"] or "order_order" in query["sql"] for query in queries)
+
+
 def test_the_refresh_command_stores_the_overviews_past_figures(shop):
     from django.core.management import call_command
 
