@@ -1,7 +1,8 @@
 """The metrics engine: one row of ``CustomerMetrics`` per customer.
 
 ``refresh_metrics()`` recomputes every row (a handful of set-based queries, NumPy for the scoring
-and the model, batched writes in one transaction: a failure leaves the previous rows intact).
+and the model, the rows written in one transaction: a failure leaves the previous rows intact). On
+PostgreSQL the customers' figures never leave the database: the scores join them there.
 ``update_customer()`` recomputes one customer's row after an order, scoring it against the
 thresholds and model of the last full refresh.
 """
