@@ -337,6 +337,13 @@ def fit_bgnbd(
         lambda params: _bgnbd_log_likelihood(params, d), d.total, penalizer, shrunk=np.array([1, 0, 1, 1])
     )
     r, alpha, a, b = _fit_log_params("BG/NBD", objective, theta0)
+    # Along a ridge of the likelihood a and b can run off together, their ratio fixed, and stop short of
+    # the bounds (seen on a demo store: a = 4,689, b = 998,585); the 2F1 of the expected purchases then
+    # overflows. A fit that cannot predict for the very customers it was fitted on is degenerate.
+    horizon = float(T.max())
+    expected = _expected_if_alive(r, alpha, a, b, horizon, np.r_[d.x, np.zeros(len(d.T0))], np.r_[d.T, d.T0])
+    if not np.all(np.isfinite(expected)):
+        raise ModelNotFitted("The BG/NBD fit is degenerate: its predictions cannot be computed.")
     ll, _ = _bgnbd_log_likelihood(np.array([r, alpha, a, b]), d)
     return BetaGeoParams(
         r=float(r),

@@ -286,6 +286,15 @@ def test_data_without_churn_is_degenerate_unless_penalised():
     assert np.all(np.isfinite([penalised.r, penalised.alpha, penalised.a, penalised.b]))
 
 
+def test_a_fit_run_off_along_the_ridge_is_degenerate(cdnow, monkeypatch):
+    # The optimum a refresh of the demo store once found: a and b huge, their ratio fixed, short of the
+    # bounds; the expected purchases overflow there.
+    ridge = np.log([0.8896, 7.1207, 4688.8, 998584.9])
+    monkeypatch.setattr(predictions, "_fit_log_params", lambda model, objective, theta0: np.exp(ridge))
+    with pytest.raises(ModelNotFitted, match="degenerate"):
+        fit_bgnbd(*cdnow)
+
+
 @pytest.mark.parametrize(
     ("frequency", "recency", "age", "message"),
     [
