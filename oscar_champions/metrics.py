@@ -810,7 +810,9 @@ def _refresh_metrics(run, as_of, report):
 
 def aggregate_all_customers(as_of, backtest_cutoff=None):
     """Every customer's aggregates as of ``as_of``: on PostgreSQL by its fast path, elsewhere with
-    ``aggregate_customers()``."""
+    ``aggregate_customers()``. The fast path's table keeps part of its figures in the database
+    (``CustomerTable.stored``), which lasts as long as the ``customer_tables(as_of)`` block around the call:
+    open one to use them (the refresh does)."""
     if connections[Order.objects.db].vendor == "postgresql":
         with customer_tables(as_of), transaction.atomic(using=Order.objects.db):
             return aggregate_customers_postgresql(backtest_cutoff)
