@@ -11,6 +11,10 @@ from django.utils.text import slugify
 # A spreadsheet evaluates a cell that starts with one of these as a formula (OWASP's list).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
+#: How many rows go to the client in one piece of a streamed CSV: one row a piece costs the server as much
+#: again as writing the rows (measured on an export of 100k customers).
+ROWS_PER_CHUNK = 500
+
 
 def neutralise(value):
     """Return ``value`` as the text of a CSV cell that no spreadsheet will run as a formula.
@@ -36,13 +40,19 @@ class _Echo:
 
 
 def csv_lines(header, rows):
-    """Yield the CSV text of ``header`` and then of each row of the iterable ``rows``, one line at a time."""
+    """Yield the CSV text of ``header`` and then of the rows of the iterable ``rows``, ``ROWS_PER_CHUNK`` lines
+    at a time."""
     writer = csv.writer(_Echo())
     # The byte-order mark tells Excel the file is UTF-8, so "João" does not come out as "JoÃ£o".
-    yield "\ufeff"
-    yield writer.writerow([neutralise(cell) for cell in header])
+    yield "\ufeff" + writer.writerow([neutralise(cell) for cell in header])
+    lines = []
     for row in rows:
-        yield writer.writerow([neutralise(cell) for cell in row])
+        lines.append(writer.writerow([neutralise(cell) for cell in row]))
+        if len(lines) == ROWS_PER_CHUNK:
+            yield "".join(lines)
+            lines = []
+    if lines:
+        yield "".join(lines)
 
 
 def export_filename(*parts, extension="csv", moment=None):

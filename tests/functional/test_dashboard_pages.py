@@ -3,6 +3,8 @@
 import csv
 import io
 import re
+from datetime import datetime
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.db import connection
@@ -247,6 +249,16 @@ def test_csv_export_streams_members_safely_with_a_telling_name(staff_client, sho
     today = timezone.localdate().isoformat()
     assert f'filename="big-spenders-{today}.csv"' in segment["Content-Disposition"]
     assert [row[0] for row in _csv(segment)[1:]] == ["ana@example.com"]
+
+
+def test_csv_export_gives_the_days_of_the_first_and_last_orders_in_the_shops_time_zone(staff_client, shop, settings):
+    settings.TIME_ZONE = "America/Sao_Paulo"
+    late_evening = datetime(2026, 3, 2, 1, 30, tzinfo=dt_timezone.utc)  # 1 March, 22:30 in São Paulo
+    CustomerMetrics.objects.filter(pk=shop["ana"].pk).update(first_order_at=late_evening, last_order_at=late_evening)
+    rows = _csv(staff_client.get(url("champions-builder-export") + "?orders_min=1"))
+    ana = next(row for row in rows if row[0] == "ana@example.com")
+    first, last = rows[0].index("First order"), rows[0].index("Last order")
+    assert (ana[first], ana[last]) == ("2026-03-01", "2026-03-01")
 
 
 def test_customer_card_explains_the_customer(staff_client, shop):
