@@ -13,6 +13,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from oscar_champions.filters import segments_containing
 from oscar_champions.metrics import refresh_metrics
 from oscar_champions.models import CustomerMetrics, SavedSegment
 from tests.factories import CustomerFactory, place_order
@@ -112,6 +113,31 @@ def test_builder_counts_purchases_in_a_category_within_a_window(
     assert anything.json()["count"] == 2  # Ana (10 days ago) and the guest Bia (30 days ago)
     ever = staff_client.get(url("champions-count") + f"?bought_product={shop['product'].pk}&bought_at_least=3")
     assert ever.json()["count"] == 1  # Ana, ever
+
+
+@pytest.mark.parametrize("incremental", [True, False], ids=["counted orders", "Oscar's orders"])
+def test_a_customers_segments_with_purchase_conditions_count_that_customers_orders(
+    shop, incremental, settings
+):
+    settings.OSCAR_CHAMPIONS_INCREMENTAL_UPDATES = incremental
+    category = str(shop["category"].pk)
+    segments = [
+        SavedSegment.objects.create(name=name, filters=filters) for name, filters in [
+            ("Coffee twice in 100 days", {"bought_category": [category], "bought_at_least": ["2"],
+                                          "bought_within": ["100"]}),
+            ("Coffee twice in 60 days", {"bought_category": [category], "bought_at_least": ["2"],
+                                         "bought_within": ["60"]}),
+            ("Bought in the last 60 days", {"bought_within": ["60"]}),
+            ("Bought the coffee 3 times", {"bought_product": [str(shop["product"].pk)], "bought_at_least": ["3"]}),
+        ]
+    ]
+    bia = CustomerMetrics.objects.get(email="bia@example.com")
+    carlos = CustomerMetrics.objects.get(email="carlos@example.com")
+    assert [segment.name for segment in segments_containing(shop["ana"], segments)] == [
+        "Coffee twice in 100 days", "Bought in the last 60 days", "Bought the coffee 3 times",
+    ]
+    assert [segment.name for segment in segments_containing(bia, segments)] == ["Bought in the last 60 days"]
+    assert segments_containing(carlos, segments) == []
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL storage parameter")
