@@ -315,20 +315,37 @@ def segment_distribution(dimension, run=None):
     return distribution
 
 
-def rfm_heat_map():
+def rfm_cells(table):
+    """How many customers of a scored ``metrics.CustomerTable`` are in each cell of the R x FM grid: five
+    lists (R = 1 to 5) of five counts (FM = 1 to 5)."""
+    counts = np.zeros((SCORES, SCORES), dtype=np.int64)
+    cols = table.columns
+    if len(table):
+        fm = fm_score(cols["frequency_score"], cols["monetary_score"])
+        np.add.at(counts, (np.asarray(cols["recency_score"]) - 1, fm - 1), 1)
+    return counts.tolist()
+
+
+def rfm_heat_map(run=None):
     """The R x FM grid, most recent customers first: each cell's RFM group, customers and share.
 
-    Returns five rows (R = 5 down to 1) of five cells (FM = 1 to 5).
+    The counts are those the refresh ``run`` stored (``rfm_cells``), like the segments' counts; without them
+    (a run of an earlier version), the current metrics are counted. Returns five rows (R = 5 down to 1) of
+    five cells (FM = 1 to 5).
     """
-    counts = np.zeros((SCORES, SCORES), dtype=np.int64)
-    scored = (
-        CustomerMetrics.objects.order_by()
-        .filter(recency_score__isnull=False)
-        .values_list("recency_score", "frequency_score", "monetary_score")
-        .annotate(customers=Count("id"))
-    )
-    for recency, frequency, monetary, customers in scored:  # at most 125 score combinations
-        counts[recency - 1, fm_score(frequency, monetary) - 1] += customers
+    stored = run.context.get("rfm_cells") if run is not None else None
+    if stored is not None:
+        counts = np.array(stored, dtype=np.int64)
+    else:
+        counts = np.zeros((SCORES, SCORES), dtype=np.int64)
+        scored = (
+            CustomerMetrics.objects.order_by()
+            .filter(recency_score__isnull=False)
+            .values_list("recency_score", "frequency_score", "monetary_score")
+            .annotate(customers=Count("id"))
+        )
+        for recency, frequency, monetary, customers in scored:  # at most 125 score combinations
+            counts[recency - 1, fm_score(frequency, monetary) - 1] += customers
     total = counts.sum()
     grid = segment_grid()
     labels = dict(RFMGroup.choices)

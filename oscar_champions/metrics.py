@@ -51,7 +51,7 @@ from oscar_champions.customers import (
     user_email_expression,
     user_key_expression,
 )
-from oscar_champions.kpis import summarise
+from oscar_champions.kpis import rfm_cells, summarise
 from oscar_champions.models import CountedOrder, CustomerMetrics, RefreshRun, SegmentMovement, SegmentSnapshot
 from oscar_champions.segments import champion_rule, lifecycle_stages
 
@@ -797,6 +797,7 @@ def _refresh_metrics(run, as_of, report):
     context = fit_context(table)
     apply_context(table, context)
     context["summary"] = summarise(table)
+    context["rfm_cells"] = rfm_cells(table)
     if cutoff is not None and context["model"]:
         report("Backtesting the model")
         run.backtest = run_backtest(table, cutoff, as_of)

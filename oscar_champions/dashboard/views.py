@@ -75,7 +75,7 @@ class OverviewView(TemplateView):
         for row in context["stages"]:
             row["offer_url"] = reverse("champions-dashboard:champions-stage-offer", kwargs={"stage": row["segment"]})
         context["rfm_groups"] = kpis.segment_distribution(SegmentSnapshot.Dimension.RFM, run)
-        context["heat_map"] = kpis.rfm_heat_map()
+        context["heat_map"] = kpis.rfm_heat_map(run)
         context["movements"] = kpis.segment_movements(run)
         context["run"] = run
         context["last_attempt"] = RefreshRun.objects.order_by("-started_at").first()
