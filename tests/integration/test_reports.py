@@ -24,12 +24,13 @@ def app_site():
     return Site.objects.create(domain="app.example.com", name="App")
 
 
-@pytest.fixture(params=["orders", "counted_orders"])
+@pytest.fixture(params=["orders", "counted orders, lines scanned", "counted orders, lines looked up"])
 def source(request, monkeypatch):
     """Each test of the shop runs on both of the report's sources: Oscar's orders, and the counted orders
-    of a full refresh (``shop`` runs one after its orders)."""
-    indexed = request.param == "counted_orders"
+    of a full refresh (``shop`` runs one after its orders), whose lines are found both ways."""
+    indexed = request.param != "orders"
     monkeypatch.setattr(BestCustomersReport, "_indexed", indexed)
+    monkeypatch.setattr("oscar_champions.reports.LINE_LOOKUP_SHARE", 10.0 if "looked up" in request.param else 0.0)
     return indexed
 
 
