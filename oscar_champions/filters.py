@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import django_filters as filters
 from django import forms
-from django.db import connections
-from django.db.models import Count, Exists, Q
+from django.db import connections, transaction
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Value
 from django.http import QueryDict
 from django.urls import reverse_lazy
 from django.utils import timezone
@@ -20,7 +20,7 @@ from oscar.core.loading import get_model
 from oscar.forms.widgets import RemoteSelect
 
 from oscar_champions.customers import counted_lines, counted_orders
-from oscar_champions.metrics import counted_orders_cover
+from oscar_champions.metrics import EqualsAny, counted_orders_cover
 from oscar_champions.models import CountedOrder, CustomerMetrics
 from oscar_champions.rfm import RFMGroup
 from oscar_champions.segments import LifecycleStage
@@ -182,8 +182,17 @@ class CustomerFilter(filters.FilterSet):
         return queryset.filter(buyers(product, category, int(at_least or 1), within and int(within), among))
 
 
-#: The most customers a purchase condition lists by id in the SQL of the pages that filter by it.
-MAX_LISTED_BUYERS = 5000
+def listed_ids(ids):
+    """The integers ``ids`` (a ``values_list(flat=True)`` queryset) as one PostgreSQL array parameter: read
+    once, rather than counted again by each query of a page (its count, its rows), and without JIT
+    compilation, on which PostgreSQL would spend more than the query takes when its estimate of a test per
+    order is high (measured: 0.25 s of 0.8 s)."""
+    from django.contrib.postgres.fields import ArrayField
+
+    connection = connections[ids.db]
+    with transaction.atomic(using=ids.db), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('jit', 'off', true)")
+        return Value(list(ids), output_field=ArrayField(IntegerField()))
 
 
 def buyers(product=None, category=None, at_least=1, within_days=None, among=None):
@@ -194,30 +203,37 @@ def buyers(product=None, category=None, at_least=1, within_days=None, among=None
     of its subcategories, a variant counting as its parent) count. The orders are counted by the
     customers' integer ids in ``CountedOrder`` when it holds every order to date, else by the customer
     keys of Oscar's orders. With ``among``, a queryset of a few customers' metrics, only their orders
-    are counted.
+    are counted; without, on PostgreSQL, the buyers are listed at once (``listed_ids``).
     """
     since = timezone.now() - timedelta(days=within_days) if within_days else None
-    bought = None
+    products = None
     if product is not None:
-        bought = Q(product=product) | Q(product__parent=product)
+        products = Product.objects.filter(Q(pk=product.pk) | Q(parent=product))
     elif category is not None:
-        bought = Q(product__categories__path__startswith=category.path) | Q(
-            product__parent__categories__path__startswith=category.path
+        products = Product.objects.filter(
+            Q(categories__path__startswith=category.path) | Q(parent__categories__path__startswith=category.path)
         )
+    # The products' ids are read first: tested on each order, a list of ids costs nothing next to a join to the
+    # products and their categories.
+    bought = None if products is None else Q(product__in=list(products.values_list("pk", flat=True)))
     if counted_orders_cover(timezone.now()):
         orders = CountedOrder.objects.all() if among is None else CountedOrder.objects.filter(customer__in=among)
         if since is not None:
             orders = orders.filter(placed_at__gte=since)
-        if bought is not None:
-            orders = orders.filter(order_id__in=Line.objects.filter(bought).values("order_id"))
-        counts = orders.order_by().values("customer_id").annotate(counted=Count("pk"))
+        if bought is not None and since is not None:
+            # Tested order by order, through the lines' index on their order: joined, the lines of every
+            # order ever placed with the products would be read first (measured at 3M lines, the buyers of a
+            # category of a sixth of the lines in the last 90 days: 2.1 s, against 0.4 s).
+            with_product = Exists(Line.objects.filter(bought, order_id=OuterRef("order_id")))
+            counts = orders.order_by().values("customer_id").annotate(counted=Count("pk", filter=with_product))
+        else:
+            if bought is not None:
+                orders = orders.filter(order_id__in=Line.objects.filter(bought).values("order_id"))
+            counts = orders.order_by().values("customer_id").annotate(counted=Count("pk"))
         members = counts.filter(counted__gte=at_least).values_list("customer_id", flat=True)
-        if among is None and connections[CountedOrder.objects.db].vendor == "postgresql":
-            # Listed once, rather than counted again by each query of a page (its count, its rows); a long
-            # list stays a subquery.
-            listed = list(members[:MAX_LISTED_BUYERS + 1])
-            if len(listed) <= MAX_LISTED_BUYERS:
-                return Q(pk__in=listed)
+        connection = connections[CountedOrder.objects.db]
+        if among is None and connection.vendor == "postgresql":
+            return Q(EqualsAny("pk", listed_ids(members)))
         return Q(pk__in=members)
     if bought is None:
         counts = counted_orders(since=since).values("customer_key").annotate(counted=Count("id"))

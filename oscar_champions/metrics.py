@@ -314,7 +314,7 @@ def _compiled(queryset):
     return queryset.query.get_compiler(using=queryset.db).as_sql()
 
 
-class _EqualsAny(Func):
+class EqualsAny(Func):
     """``value = ANY(array)``, true when the array holds the value."""
 
     output_field = BooleanField()
@@ -1350,7 +1350,7 @@ def customer_order_filter(key, user_ids=()):
 
         # An array computed once, which the index on the order's user can look up; an IN (subquery)
         # beside an OR would be tested against every order.
-        return theirs | Q(_EqualsAny("user_id", ArraySubquery(accounts)))
+        return theirs | Q(EqualsAny("user_id", ArraySubquery(accounts)))
     return theirs | Q(user_id__in=accounts)
 
 
