@@ -22,6 +22,16 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache():
+    """What a test cached (the overview's KPIs, segment counts, recommendations) is keyed by rows the test's
+    transaction rolls back; the next test's rows may get the same ids."""
+    yield
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _default_language():
     """A page requested in pt-BR leaves that language active in the thread (LocaleMiddleware activates it and
     nothing resets it); the next test starts from the default language again."""

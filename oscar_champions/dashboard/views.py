@@ -1,5 +1,8 @@
 """The Champions dashboard pages: thin views over the engine, the KPIs and the segment filters."""
 
+import hashlib
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
@@ -39,7 +42,8 @@ KPI_CARDS = [
     ("new_customers", _("New customers in the period"), "number", True),
 ]
 
-#: How long the overview keeps the KPIs of a period; a refresh changes the cache key anyway.
+#: How long the overview keeps the KPIs of a period, and the segment list its counts; a refresh changes the
+#: cache key anyway.
 KPI_CACHE_SECONDS = 10 * 60
 
 
@@ -178,13 +182,27 @@ class SegmentListView(ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        run = latest_run()
         rows = []
         for segment in context["segments"]:  # one count per segment of the page, never per customer
             filterset = segment_filter(segment)
-            valid = filterset.is_valid()
-            rows.append({"segment": segment, "valid": valid, "count": filterset.qs.count() if valid else None})
+            valid = filterset.is_valid()  # every time: a category of the conditions may have been deleted
+            count = segment_count(filterset, run) if valid else None
+            rows.append({"segment": segment, "valid": valid, "count": count})
         context["rows"] = rows
         return context
+
+
+def segment_count(filterset, run):
+    """How many customers a valid segment FilterSet matches, cached like the overview's KPIs, per refresh and
+    conditions: a purchase condition means a pass over the period's orders."""
+    conditions = json.dumps(stored_filters(filterset.data), sort_keys=True)
+    key = f"oscar_champions:segment-count:{run.pk if run else 0}:{hashlib.sha1(conditions.encode()).hexdigest()}"
+    count = cache.get(key)
+    if count is None:
+        count = filterset.qs.count()
+        cache.set(key, count, KPI_CACHE_SECONDS)
+    return count
 
 
 class SegmentDetailView(MembersMixin, DetailView):

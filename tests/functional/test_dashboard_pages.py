@@ -237,6 +237,25 @@ def test_segment_list_duplicate_and_delete(staff_client, shop):
     assert not SavedSegment.objects.filter(pk=copy.pk).exists()
 
 
+def test_segment_list_keeps_its_counts_until_the_conditions_change_or_a_refresh(
+    staff_client, shop, django_assert_max_num_queries
+):
+    segment = shop["segment"]
+    assert staff_client.get(url("champions-segment-list")).context["rows"][0]["count"] == 1  # Ana, 350
+    CustomerMetrics.objects.filter(email="bia@example.com").update(revenue=500)
+    with django_assert_max_num_queries(12) as captured:
+        assert staff_client.get(url("champions-segment-list")).context["rows"][0]["count"] == 1  # kept
+    metrics = CustomerMetrics._meta.db_table
+    assert not any("COUNT(" in query["sql"] and metrics in query["sql"] for query in captured.captured_queries)
+    segment.filters = {"revenue_min": ["301"]}
+    segment.save()
+    assert staff_client.get(url("champions-segment-list")).context["rows"][0]["count"] == 2  # new conditions
+    segment.filters = {"revenue_min": ["300"]}
+    segment.save()
+    refresh_metrics()  # Bia's revenue is 60 again
+    assert staff_client.get(url("champions-segment-list")).context["rows"][0]["count"] == 1
+
+
 def test_unknown_segment_is_a_404(staff_client, shop):
     for name in ("champions-segment-detail", "champions-segment-update", "champions-segment-export",
                  "champions-segment-delete"):
