@@ -384,6 +384,30 @@ def _table_from_cursor(rows, backtest_cutoff=None):
     return table
 
 
+@contextmanager
+def settings_for(connection, **values):
+    """A cursor in a transaction with these PostgreSQL settings in force (e.g. ``jit="off"``; elsewhere, none).
+    Inside another transaction, the block is a savepoint, whose end would keep them: the values before it are
+    put back."""
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        names = list(values) if connection.vendor == "postgresql" else []
+        if names:
+            cursor.execute(f"SELECT {', '.join(['current_setting(%s)'] * len(names))}", names)
+            previous = cursor.fetchone()
+            _set_locally(cursor, zip(names, values.values()))
+        yield cursor
+        if names:  # after a failure, the savepoint's rollback puts them back
+            _set_locally(cursor, zip(names, previous))
+
+
+def _set_locally(cursor, settings):
+    settings = list(settings)
+    cursor.execute(
+        f"SELECT {', '.join(['set_config(%s, %s, true)'] * len(settings))}",
+        [value for setting in settings for value in setting],
+    )
+
+
 def _tune_for_aggregates(cursor):
     # Planning is cheap next to these queries; JIT compilation would cost more than it saves.
     cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")

@@ -56,7 +56,7 @@ def _membership(key, stage, segment_id, filters):
     if segment_id is None:
         return Exists(CustomerMetrics.objects.filter(key=key, lifecycle_stage=stage))
     segment = SavedSegment(pk=segment_id, filters=filters)
-    return Exists(segment_members(segment, CustomerMetrics.objects.all()).filter(key=key))
+    return Exists(segment_members(segment, CustomerMetrics.objects.filter(key=key), few_customers=True))
 
 
 def segment_offers_for(user):

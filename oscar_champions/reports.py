@@ -20,7 +20,7 @@ from functools import cached_property
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.sites.models import Site
-from django.db import connections, models, transaction
+from django.db import connections, models
 from django.db.models import Case, CharField, Count, F, Max, Q, Sum, Value, When
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
@@ -40,7 +40,7 @@ from oscar_champions.customers import (
     revenue_expression,
     user_key_expression,
 )
-from oscar_champions.metrics import counted_orders_cover, latest_run, number_columns
+from oscar_champions.metrics import counted_orders_cover, latest_run, number_columns, settings_for
 from oscar_champions.models import CountedOrder, CustomerMetrics
 from oscar_champions.segments import LifecycleStage
 
@@ -936,13 +936,10 @@ def _tuned_for_aggregates(connection, lookups=False):
     and joins get memory enough not to spill (see AGGREGATE_WORK_MEM), without JIT compilation, which
     would cost more than it saves here. With ``lookups``, the rows of a join are looked up through an index
     rather than hashed or merged."""
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)",
-                           [AGGREGATE_WORK_MEM])
-            if lookups:
-                cursor.execute("SELECT set_config('enable_hashjoin', 'off', true), "
-                               "set_config('enable_mergejoin', 'off', true)")
+    settings = {"work_mem": AGGREGATE_WORK_MEM, "jit": "off"}
+    if lookups:
+        settings.update(enable_hashjoin="off", enable_mergejoin="off")
+    with settings_for(connection, **settings) as cursor:
         yield cursor
 
 

@@ -187,16 +187,16 @@ class SegmentListView(ListView):
         for segment in context["segments"]:  # one count per segment of the page, never per customer
             filterset = segment_filter(segment)
             valid = filterset.is_valid()  # every time: a category of the conditions may have been deleted
-            count = segment_count(filterset, run) if valid else None
+            count = segment_count(segment, filterset, run) if valid else None
             rows.append({"segment": segment, "valid": valid, "count": count})
         context["rows"] = rows
         return context
 
 
-def segment_count(filterset, run):
-    """How many customers a valid segment FilterSet matches, cached like the overview's KPIs, per refresh and
-    conditions: a purchase condition means a pass over the period's orders."""
-    conditions = json.dumps(stored_filters(filterset.data), sort_keys=True)
+def segment_count(segment, filterset, run):
+    """How many customers the saved ``segment`` holds (its valid ``filterset``), cached like the overview's KPIs,
+    per refresh and conditions: a purchase condition means a pass over the period's orders."""
+    conditions = json.dumps(segment.filters, sort_keys=True)
     key = f"oscar_champions:segment-count:{run.pk if run else 0}:{hashlib.sha1(conditions.encode()).hexdigest()}"
     count = cache.get(key)
     if count is None:
@@ -302,8 +302,8 @@ EXPORT_COLUMNS = [
 def export_rows(queryset):
     """The export's rows, read in chunks so a segment of 100k customers never sits in memory.
 
-    Labels are translated once, not once a row, and the days of the first and last orders are the shop's
-    (``TIME_ZONE``), taken by the database.
+    Labels are translated once, not once a row, and the days of the first and last orders are those of the
+    current time zone (the shop's ``TIME_ZONE``), taken by the database.
     """
     stages = {code: str(label) for code, label in LifecycleStage.choices}
     groups = {code: str(label) for code, label in RFMGroup.choices}

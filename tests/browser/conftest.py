@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 
 from oscar_champions.refresh import refresh_everything
@@ -95,7 +94,6 @@ def page(browser, live_server):
 def demo_store(live_server, settings):
     """The sandbox's demo store (small), refreshed as ``make demo`` does it."""
     settings.LANGUAGE_CODE = "en-gb"
-    cache.clear()
     call_command("champions_demo", *DEMO_STORE, verbosity=0)  # which indexes the catalogue for search
     refresh_everything()
     yield

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
 from django.utils import timezone
 from oscar.core.loading import get_model
 
@@ -66,7 +65,6 @@ def shop(db):
 @pytest.fixture
 def store(db):
     """Coffee buyers who also buy grinders, a champion among them, and a newcomer."""
-    cache.clear()
     coffee = CategoryFactory(name="Café")
     names = ["Café em grãos", "Moedor manual", "Caneca", "Filtro", "Chaleira", "Livro"]
     products = [ProductFactory(title=name, categories__category=coffee) for name in names]

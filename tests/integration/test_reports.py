@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 from django.contrib.sites.models import Site
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from oscar_champions.metrics import refresh_metrics, update_customer
@@ -202,6 +202,23 @@ def test_champion_profile_counts_a_champions_guest_checkouts_and_follows_the_sta
     profile = BestCustomersReport(OCTOBER, stage=stage).profile
     assert profile.champions.products == [("Café especial", D("120.00"), 1.0)]
     assert profile.others.products == ([("Café especial", others, 1.0)] if others else [])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner settings")
+def test_the_reports_planner_settings_end_with_its_queries(shop, monkeypatch):
+    monkeypatch.setattr("oscar_champions.reports.LINE_LOOKUP_SHARE", 10.0)  # lines looked up: no hash joins
+    refresh_metrics(as_of=timezone.make_aware(timezone.datetime(2026, 10, 31, 23, 0)))
+
+    def planner():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('enable_hashjoin'), current_setting('jit'), "
+                           "current_setting('work_mem')")
+            return cursor.fetchone()
+
+    before = planner()
+    with transaction.atomic():  # as in a shop with ATOMIC_REQUESTS: the report's blocks are savepoints
+        assert BestCustomersReport(OCTOBER).profile.figures
+        assert planner() == before
 
 
 def test_empty_period():
