@@ -52,7 +52,12 @@ def summarise(table):
 
 
 def base_figures(moment):
-    """The base figures as of ``moment``: stored by a refresh of that date or before it, or computed."""
+    """The base figures as of ``moment``: stored by a refresh of that date or before it, or computed.
+
+    A moment still to come (the end of today, for a period ending today) is taken as now: no order is
+    placed after it yet, and a refresh of late yesterday evening is then close enough.
+    """
+    moment = min(moment, timezone.now())
     window = (moment - SUMMARY_TOLERANCE, moment + SUMMARY_TOLERANCE)
     runs = RefreshRun.objects.filter(status=RefreshRun.Status.SUCCEEDED).order_by("-started_at")
     run = runs.filter(as_of__range=window).first()

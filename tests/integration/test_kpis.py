@@ -143,6 +143,16 @@ def test_a_refresh_stores_the_figures_of_the_preset_periods(shop, django_assert_
     assert figures["customers"] == 2  # Ana and Bia had ordered by then
 
 
+def test_a_period_ending_today_takes_the_figures_of_a_refresh_of_late_yesterday(shop, django_assert_max_num_queries):
+    from oscar_champions.kpis import base_figures
+
+    # Just after midnight: the refresh of 23:50 is more than a day before the end of today, but minutes ago.
+    run = refresh_metrics(as_of=timezone.now() - timedelta(hours=20))
+    with django_assert_max_num_queries(2):
+        figures = base_figures(timezone.now() + timedelta(hours=10))
+    assert figures == run.context["summary"]
+
+
 def test_a_refresh_stores_the_figures_of_the_periods_before_the_presets(shop):
     from oscar_champions.kpis import day_bounds, period_figures, previous_period, store_past_figures
 
