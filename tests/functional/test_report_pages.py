@@ -95,7 +95,8 @@ def test_csv_has_the_page_columns_and_is_safe(staff_client, shop):
 
 def test_the_query_count_does_not_grow_with_the_customers(staff_client, db, django_assert_max_num_queries):
     customers(3)
-    with django_assert_max_num_queries(16) as small:
+    # On PostgreSQL, inside the test's transaction, the report's tuned blocks put their settings back.
+    with django_assert_max_num_queries(18) as small:
         staff_client.get(url("champions-report"), {"top": "1000"})
     customers(60)
     with django_assert_max_num_queries(len(small)) as large:

@@ -259,9 +259,10 @@ def test_an_order_placed_after_the_refresh_reaches_the_counted_orders_report(app
     ana = CustomerFactory(email="ana@example.com")
     place_order(user=ana, total="100.00", placed=timezone.localdate() - timedelta(days=3))
     refresh_metrics()
-    place_order(user=ana, total="30.00", placed=timezone.localdate(), site_id=app_site.pk)
+    # Now, not at noon (place_order's time for a date), which before noon is still to come.
+    place_order(user=ana, total="30.00", placed=timezone.now(), site_id=app_site.pk)
     update_customer("ana@example.com", user_id=ana.pk)  # what the order_placed signal does
-    place_order(guest_email="bia@example.com", total="20.00", placed=timezone.localdate())  # a new customer
+    place_order(guest_email="bia@example.com", total="20.00", placed=timezone.now())  # a new customer
     update_customer("bia@example.com")
 
     report = BestCustomersReport(Period(timezone.localdate() - timedelta(days=6), timezone.localdate()))
