@@ -226,7 +226,7 @@ def buyers(product=None, category=None, at_least=1, within_days=None, among=None
         # On PostgreSQL the products' ids are read first: tested on each order, an array of ids costs nothing
         # next to a join to the products and their categories.
         ids = products.order_by().values_list("pk", flat=True).distinct()
-        bought = Q(EqualsAny("product_id", _array(_listed(ids)))) if postgresql else Q(product__in=ids)
+        bought = Q(EqualsAny("product_id", _array(list(ids)))) if postgresql else Q(product__in=ids)
     if counted_orders_cover(timezone.now()):
         orders = CountedOrder.objects.all() if among is None else CountedOrder.objects.filter(customer__in=among)
         if since is not None:

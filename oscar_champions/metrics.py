@@ -392,24 +392,22 @@ def settings_for(connection, **values):
     Inside another transaction, the block is a savepoint, whose end would keep them: the values before it are
     then put back."""
     names = list(values) if connection.vendor == "postgresql" else []
-    outer = connection.in_atomic_block
+    outer = not connection.get_autocommit()  # in a transaction already, whether atomic or not
+    settings = [value for pair in values.items() for value in pair]
+    new = ", ".join(["set_config(%s, %s, true)"] * len(names))
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        if names:
-            # The subquery is read before the settings change: one statement reads and sets them.
-            previous = ", ".join(f"p.v{i}" for i in range(len(names))) if outer else "NULL"
+        if names and outer:
+            # A materialised CTE is computed on its own, before the settings change.
             currently = ", ".join(f"current_setting(%s) AS v{i}" for i in range(len(names)))
-            cursor.execute(
-                f"SELECT {previous}, {', '.join(['set_config(%s, %s, true)'] * len(names))} "
-                f"FROM (SELECT {currently} OFFSET 0) AS p",
-                [*[value for pair in values.items() for value in pair], *names],
-            )
+            read = ", ".join(f"p.v{i}" for i in range(len(names)))
+            cursor.execute(f"WITH p AS MATERIALIZED (SELECT {currently}) SELECT {read}, {new} FROM p",
+                           [*names, *settings])
             previous = cursor.fetchone()[:len(names)]
+        elif names:
+            cursor.execute(f"SELECT {new}", settings)
         yield cursor
         if names and outer:  # after a failure, the savepoint's rollback puts them back
-            cursor.execute(
-                f"SELECT {', '.join(['set_config(%s, %s, true)'] * len(names))}",
-                [value for pair in zip(names, previous) for value in pair],
-            )
+            cursor.execute(f"SELECT {new}", [value for pair in zip(names, previous) for value in pair])
 
 
 def _tune_for_aggregates(cursor):

@@ -146,7 +146,8 @@ def test_a_refresh_stores_the_figures_of_the_preset_periods(shop, django_assert_
 def test_a_period_ending_today_takes_the_figures_of_a_refresh_of_late_yesterday(shop, django_assert_max_num_queries):
     from oscar_champions.kpis import base_figures
 
-    # Just after midnight: the refresh of 23:50 is more than a day before the end of today, but minutes ago.
+    # As just after midnight, a refresh of late yesterday evening: more than a day before the end of today (here
+    # 30 hours), but less than a day ago (here 20 hours).
     run = refresh_metrics(as_of=timezone.now() - timedelta(hours=20))
     with django_assert_max_num_queries(2):
         figures = base_figures(timezone.now() + timedelta(hours=10))
