@@ -410,10 +410,11 @@ def settings_for(connection, **values):
             cursor.execute(f"SELECT {new}", [value for pair in zip(names, previous) for value in pair])
 
 
-def _tune_for_aggregates(cursor):
-    # Planning is cheap next to these queries; JIT compilation would cost more than it saves.
-    cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-    cursor.execute("SET LOCAL jit = off")
+def tuned_for_aggregates(connection, **values):
+    """``settings_for`` the big hash aggregates: memory enough not to spill (WORK_MEM), and no JIT
+    compilation, which would cost more than it saves (planning is cheap next to these queries); ``values``
+    adds settings."""
+    return settings_for(connection, work_mem=WORK_MEM, jit="off", **values)
 
 
 #: The temporary table of each customer's figures in a full refresh (``aggregate_customers_postgresql``).
@@ -497,8 +498,7 @@ def ensure_customer_tables():
         .order_by()
     )
     lines, line_params = _lines_sql()
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        _tune_for_aggregates(cursor)
+    with tuned_for_aggregates(connection) as cursor:
         _drop_customer_tables(cursor)
         cursor.execute(ORDER_CUSTOMERS_SQL.format(users=users, orders=orders), [*user_params, *order_params])
         # The planner needs the tables' sizes to hash the smaller side of each join.
@@ -552,8 +552,7 @@ def aggregate_customers_postgresql(backtest_cutoff=None):
         **{name: (epoch.format(name) if name in DATE_FIGURES else name, "i" if name in LINE_NAMES else "f")
            for name in names if name not in ("registered_user", "n_orders", "total", "favourite_category_id")},
     }
-    with connection.cursor() as cursor:
-        _tune_for_aggregates(cursor)
+    with tuned_for_aggregates(connection) as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {FIGURES_TABLE}")
         cursor.execute(
             f"CREATE TEMPORARY TABLE {FIGURES_TABLE} AS SELECT ROW_NUMBER() OVER (ORDER BY f.key) - 1 AS position, "

@@ -10,7 +10,6 @@ places (1, 2, 2, 4). Tied customers are listed by revenue, then by customer key,
 """
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
@@ -40,7 +39,7 @@ from oscar_champions.customers import (
     revenue_expression,
     user_key_expression,
 )
-from oscar_champions.metrics import counted_orders_cover, latest_run, number_columns, settings_for
+from oscar_champions.metrics import counted_orders_cover, latest_run, number_columns, tuned_for_aggregates
 from oscar_champions.models import CountedOrder, CustomerMetrics
 from oscar_champions.segments import LifecycleStage
 
@@ -62,9 +61,6 @@ CONCENTRATION_SHARES = (0.01, 0.10, 0.20)
 CURVE_POINTS = 100
 #: Categories and products listed in the champion profile.
 PROFILE_TOP = 5
-#: Memory for the report's hash aggregates on PostgreSQL, as the refresh uses: with the default (4MB) the
-#: grouping of two periods of orders spills to disk and the champion test of the lines is not hashed.
-AGGREGATE_WORK_MEM = "256MB"
 #: The share of the shop's counted orders below which the champion profile looks a period's order lines up
 #: order by order, through the lines' index on their order, rather than finding them in a scan of every line.
 #: Measured at 1M orders and 3M lines (``benchmarks/bench_report.py``), looked up against scanned: 30 days
@@ -555,7 +551,7 @@ class BestCustomersReport:
         if self.stage is not None:
             sql += f" WHERE {column['lifecycle_stage']} = %s"
             params.append(self.stage.value)
-        with _tuned_for_aggregates(connection) as cursor:
+        with tuned_for_aggregates(connection) as cursor:
             (metrics_id, orders_, revenue, previous_orders, previous_revenue, stage, champion, days_between,
              discount_share) = number_columns(cursor, sql, params, "iiiiiiiff")
         c = {
@@ -710,7 +706,7 @@ class BestCustomersReport:
         if self.stage is not None:
             query += f" WHERE m.{qn(meta.get_field('lifecycle_stage').column)} = %s"
             params.append(self.stage.value)
-        with _tuned_for_aggregates(connection) as cursor:
+        with tuned_for_aggregates(connection) as cursor:
             cursor.execute(query, params)
             return cursor.fetchall()
 
@@ -758,7 +754,7 @@ class BestCustomersReport:
             {"current_items": Sum("quantity", filter=current), "earlier_items": Sum("quantity", filter=~current)},
             {}, prefix="order__",
         )
-        with _tuned_for_aggregates(connections[lines.db]) as cursor:
+        with tuned_for_aggregates(connections[lines.db]) as cursor:
             cursor.execute(sql, params)
             return [(key, items, earlier) for key, _user, items, earlier in cursor.fetchall()]
 
@@ -874,7 +870,7 @@ class BestCustomersReport:
             sql += f" AND COALESCE(um.{column['lifecycle_stage']}, gm.{column['lifecycle_stage']}) = %s"
             params.append(self.stage.value)
         sql += " GROUP BY 1, 2"
-        with _tuned_for_aggregates(connection) as cursor:
+        with tuned_for_aggregates(connection) as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
@@ -905,7 +901,9 @@ class BestCustomersReport:
             "GROUP BY 1, 2"
         )
         lookups = self._customers["orders"].sum() < LINE_LOOKUP_SHARE * (latest_run().orders_counted or 0)
-        with _tuned_for_aggregates(connection, lookups=lookups) as cursor:
+        # With lookups, the rows of the join are looked up through the lines' index rather than hashed or merged.
+        planner = {"enable_hashjoin": "off", "enable_mergejoin": "off"} if lookups else {}
+        with tuned_for_aggregates(connection, **planner) as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
@@ -928,19 +926,6 @@ class BestCustomersReport:
 def _user_keys():
     """Every registered account's id (``account``) and customer key (``user_key``)."""
     return get_user_model()._default_manager.order_by().values(account=F("pk"), user_key=user_key_expression())
-
-
-@contextmanager
-def _tuned_for_aggregates(connection, lookups=False):
-    """A cursor for the report's big aggregates; on PostgreSQL, in a transaction whose hash aggregates
-    and joins get memory enough not to spill (see AGGREGATE_WORK_MEM), without JIT compilation, which
-    would cost more than it saves here. With ``lookups``, the rows of a join are looked up through an index
-    rather than hashed or merged."""
-    settings = {"work_mem": AGGREGATE_WORK_MEM, "jit": "off"}
-    if lookups:
-        settings.update(enable_hashjoin="off", enable_mergejoin="off")
-    with settings_for(connection, **settings) as cursor:
-        yield cursor
 
 
 def _competition_ranks(values, included):

@@ -50,11 +50,7 @@ KPI_CACHE_SECONDS = 10 * 60
 def period_kpis(start, end, run):
     """The KPIs of a period, cached per period and refresh: for past dates they mean a pass over the orders."""
     key = f"oscar_champions:kpis:{run.pk if run else 0}:{start.isoformat()}:{end.isoformat()}"
-    figures = cache.get(key)
-    if figures is None:
-        figures = kpis.customer_kpis(start, end)
-        cache.set(key, figures, KPI_CACHE_SECONDS)
-    return figures
+    return cache.get_or_set(key, lambda: kpis.customer_kpis(start, end), KPI_CACHE_SECONDS)
 
 
 class OverviewView(TemplateView):
@@ -198,11 +194,7 @@ def segment_count(segment, filterset, run):
     per refresh and conditions: a purchase condition means a pass over the period's orders."""
     conditions = json.dumps(segment.filters, sort_keys=True)
     key = f"oscar_champions:segment-count:{run.pk if run else 0}:{hashlib.sha1(conditions.encode()).hexdigest()}"
-    count = cache.get(key)
-    if count is None:
-        count = filterset.qs.count()
-        cache.set(key, count, KPI_CACHE_SECONDS)
-    return count
+    return cache.get_or_set(key, filterset.qs.count, KPI_CACHE_SECONDS)
 
 
 class SegmentDetailView(MembersMixin, DetailView):
