@@ -1074,19 +1074,22 @@ def _counted_orders_upsert(source, row):
     """PostgreSQL's common table expressions (and their parameters) that make the ``CountedOrder`` rows of
     the customer whose metrics are ``row`` (as saved) the orders of the relation ``source`` (with columns
     ``id``, ``site_id``, ``date_placed``, ``revenue``): their orders are written over any row of the same
-    order, and the customer's other rows (an order cancelled since, say) deleted. The DELETE sees the table
-    as it was before the INSERT: the customer's rows the INSERT did not write."""
+    order that differs (a row already right is left as it is, rather than rewritten on every order), and the
+    customer's other rows (an order cancelled since, say) deleted."""
     qn = connections[CountedOrder.objects.db].ops.quote_name
     opts = CountedOrder._meta
     column = {name: qn(opts.get_field(name).column) for name in COUNTED_ORDER_FIELDS}
-    updates = ", ".join(f"{column[name]} = EXCLUDED.{column[name]}" for name in COUNTED_ORDER_FIELDS[1:])
+    changed = COUNTED_ORDER_FIELDS[1:]
+    updates = ", ".join(f"{column[name]} = EXCLUDED.{column[name]}" for name in changed)
     table = qn(opts.db_table)
     sql = (
-        f"written AS (INSERT INTO {table} ({', '.join(column.values())}) "
+        f"written AS (INSERT INTO {table} AS counted ({', '.join(column.values())}) "
         f"SELECT id, %s, site_id, date_placed, {CENTS_SQL.format('revenue')}, %s FROM {source} "
-        f"ON CONFLICT ({column['order']}) DO UPDATE SET {updates} RETURNING {column['order']}), "
+        f"ON CONFLICT ({column['order']}) DO UPDATE SET {updates} "
+        f"WHERE ({', '.join(f'counted.{column[name]}' for name in changed)}) "
+        f"IS DISTINCT FROM ({', '.join(f'EXCLUDED.{column[name]}' for name in changed)})), "
         f"gone AS (DELETE FROM {table} WHERE {column['customer']} = %s "
-        f"AND {column['order']} NOT IN (SELECT {column['order']} FROM written))"
+        f"AND {column['order']} NOT IN (SELECT id FROM {source}))"
     )
     return sql, [row.pk, row.is_champion, row.pk]
 

@@ -16,7 +16,7 @@ from oscar_champions.metrics import (
     refresh_metrics,
     update_customer,
 )
-from oscar_champions.models import CustomerMetrics
+from oscar_champions.models import CountedOrder, CustomerMetrics
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, place_order
 
 pytestmark = [
@@ -122,3 +122,23 @@ def test_one_customer_in_one_query_equals_the_full_refresh(store, key, django_as
     for field in CustomerMetrics._meta.concrete_fields:
         if field.name not in ("id", "computed_at"):
             assert getattr(incremental, field.attname) == getattr(full, field.attname), field.name
+
+
+def test_an_incremental_update_leaves_the_counted_orders_that_are_right_as_they_are(store):
+    refresh_metrics(as_of=AS_OF)
+    ana = CustomerMetrics.objects.get(key="ana@example.com")
+    order = place_order(user=ana.user, total="25.00", placed=days_ago(1))
+    update_customer(ana.key, user_id=ana.user_id, as_of=AS_OF)
+
+    def row_versions():  # where each row version lies: an UPDATE, even to the same values, moves it
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT order_id, ctid::text, revenue_cents FROM {CountedOrder._meta.db_table} WHERE customer_id = %s",
+                [ana.pk],
+            )
+            return {order_id: (ctid, cents) for order_id, ctid, cents in cursor.fetchall()}
+
+    written = row_versions()
+    update_customer(ana.key, user_id=ana.user_id, as_of=AS_OF)
+
+    assert row_versions() == written and written[order.pk][1] == 2500 and len(written) == 3
