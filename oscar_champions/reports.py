@@ -526,7 +526,8 @@ class BestCustomersReport:
         if self.site is not None:
             orders = orders.filter(site_id=self.site)
         current = Q(placed_at__gte=self.period.since)
-        # Cents summed as floats, exact below 2^53 and cheaper to add up than the numeric sum of a bigint.
+        # Cents summed as floats, exact below 2^53 and cheaper to add up than the numeric sum of a bigint;
+        # orders counted by their date, which the customers' index holds (their id it does not).
         cents = Cast("revenue_cents", models.FloatField())
         grouped = orders.order_by().values("customer_id").annotate(
             current_orders=Count("placed_at", filter=current), current_revenue=Sum(cents, filter=current),
