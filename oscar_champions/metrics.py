@@ -1021,8 +1021,9 @@ def _replace_counted_orders(as_of):
     opts = CountedOrder._meta
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {qn(opts.db_table)}")
+    indexes = CountedOrder.indexes_for(connection)
     with connection.schema_editor() as editor:
-        for index in opts.indexes:
+        for index in indexes:
             editor.remove_index(CountedOrder, index)
     _insert_counted_orders(
         f"SELECT oc.order_id, m.id, oc.site_id, oc.date_placed, {CENTS_SQL.format('oc.revenue')}, m.is_champion "
@@ -1032,7 +1033,7 @@ def _replace_counted_orders(as_of):
         [],
     )
     with connection.schema_editor() as editor:
-        for index in opts.indexes:
+        for index in indexes:
             editor.add_index(CountedOrder, index)
 
 

@@ -105,6 +105,14 @@ class CustomerMetrics(models.Model):
         return self.user_id is not None
 
 
+#: The name of ``CountedOrder``'s index by customer and date.
+COUNTED_CUSTOMER_INDEX = "champions_counted_customer"
+#: What that index holds besides its keys on PostgreSQL: what the report adds up per customer, which it then
+#: reads from the index alone, in customer order (measured at 1M orders: a year against the previous one summed
+#: in 0.4 s instead of 0.85 s).
+COUNTED_CUSTOMER_INCLUDE = ("revenue_cents", "site", "is_champion")
+
+
 class CountedOrder(models.Model):
     """An order that counts (see ``oscar_champions.customers``) with its customer's metrics row and revenue.
 
@@ -142,17 +150,24 @@ class CountedOrder(models.Model):
         verbose_name = _("counted order")
         verbose_name_plural = _("counted orders")
         indexes = [
-            # With what the report adds up per customer, so that it reads the index alone, in customer order
-            # (measured at 1M orders: a year against the previous one summed in 0.4 s instead of 0.85 s).
-            models.Index(
-                fields=["customer", "placed_at"], include=["revenue_cents", "site", "is_champion"],
-                name="champions_counted_customer",
-            ),
+            models.Index(fields=["customer", "placed_at"], name=COUNTED_CUSTOMER_INDEX),
             models.Index(fields=["placed_at"], name="champions_counted_placed"),
         ]
 
     def __str__(self):
         return str(self.order_id)
+
+    @classmethod
+    def indexes_for(cls, connection):
+        """``Meta.indexes`` as built on ``connection``: on PostgreSQL, the index by customer also holds
+        COUNTED_CUSTOMER_INCLUDE (migration 0011), which other databases would ignore with a warning."""
+        if connection.vendor != "postgresql":
+            return cls._meta.indexes
+        return [
+            models.Index(fields=index.fields, include=COUNTED_CUSTOMER_INCLUDE, name=index.name)
+            if index.name == COUNTED_CUSTOMER_INDEX else index
+            for index in cls._meta.indexes
+        ]
 
 
 class RefreshRun(models.Model):

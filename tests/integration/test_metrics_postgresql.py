@@ -16,7 +16,7 @@ from oscar_champions.metrics import (
     refresh_metrics,
     update_customer,
 )
-from oscar_champions.models import CountedOrder, CustomerMetrics
+from oscar_champions.models import COUNTED_CUSTOMER_INDEX, CountedOrder, CustomerMetrics
 from tests.factories import CategoryFactory, CustomerFactory, ProductFactory, place_order
 
 pytestmark = [
@@ -122,6 +122,19 @@ def test_one_customer_in_one_query_equals_the_full_refresh(store, key, django_as
     for field in CustomerMetrics._meta.concrete_fields:
         if field.name not in ("id", "computed_at"):
             assert getattr(incremental, field.attname) == getattr(full, field.attname), field.name
+
+
+def test_the_counted_orders_index_by_customer_holds_what_the_report_adds_up(store):
+    def definition():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [COUNTED_CUSTOMER_INDEX])
+            return cursor.fetchone()[0]
+
+    migrated = definition()
+    refresh_metrics(as_of=AS_OF)  # which drops the index and builds it again
+
+    assert definition() == migrated
+    assert migrated.endswith("(customer_id, placed_at) INCLUDE (revenue_cents, site_id, is_champion)")
 
 
 def test_an_incremental_update_leaves_the_counted_orders_that_are_right_as_they_are(store):
