@@ -27,7 +27,7 @@ from pypdf import PdfReader
 
 from oscar_champions.dashboard.report_views import BestCustomersReportPDFView
 from oscar_champions.metrics import refresh_metrics
-from oscar_champions.models import CustomerMetrics
+from oscar_champions.models import CustomerMetrics, RefreshRun
 from oscar_champions.recommendations import refresh_affinities
 from oscar_champions.segments import LifecycleStage
 from tests.factories import CustomerFactory, ProductFactory, place_order
@@ -238,6 +238,15 @@ def test_money_and_dates_are_brazilian_on_the_pages_and_in_the_pdf(client, staff
     assert "R$ 1.234,56" in text and day in text
     assert "Melhores clientes" in text
     assert untranslated(pages) == []
+
+
+def test_counts_are_grouped_the_brazilian_way(client, staff, store):
+    RefreshRun.objects.update(customers=12345, orders_counted=1002656)
+    client.force_login(staff)
+
+    page = " ".join(visible_text(client.get(url("champions-dashboard:champions-overview")).content.decode()))
+
+    assert "12.345 clientes a partir de 1.002.656 pedidos" in page
 
 
 def test_the_pdf_template_is_in_brazilian_portuguese(rf, staff, store):
