@@ -194,7 +194,8 @@ def segment_count(segment, filterset, run):
     per refresh and conditions: a purchase condition means a pass over the period's orders."""
     conditions = json.dumps(segment.filters, sort_keys=True)
     key = f"oscar_champions:segment-count:{run.pk if run else 0}:{hashlib.sha1(conditions.encode()).hexdigest()}"
-    return cache.get_or_set(key, filterset.qs.count, KPI_CACHE_SECONDS)
+    # The queryset is built only when the count is not kept: building it lists a purchase condition's buyers.
+    return cache.get_or_set(key, lambda: filterset.qs.count(), KPI_CACHE_SECONDS)
 
 
 class SegmentDetailView(MembersMixin, DetailView):

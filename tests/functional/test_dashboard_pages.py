@@ -8,6 +8,7 @@ from datetime import timezone as dt_timezone
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from oscar_champions.filters import segments_containing
 from oscar_champions.metrics import refresh_metrics
-from oscar_champions.models import CountedOrder, CustomerMetrics, SavedSegment
+from oscar_champions.models import CountedOrder, CustomerMetrics, RefreshRun, SavedSegment
 from tests.factories import CustomerFactory, place_order
 from tests.functional.conftest import _days_ago
 
@@ -264,6 +265,26 @@ def test_segment_list_keeps_its_counts_until_the_conditions_change_or_a_refresh(
     place_order(guest_email="bia@example.com", total="250.00", placed=_days_ago(1))
     refresh_metrics()  # Bia: 310
     assert staff_client.get(url("champions-segment-list")).context["rows"][0]["count"] == 2
+
+
+def test_segment_list_kept_counts_of_purchase_conditions_read_no_orders(staff_client, shop):
+    for name, filters in [
+        ("Regulars", {"bought_at_least": ["2"], "bought_within": ["60"]}),
+        ("Coffee buyers", {"bought_category": [str(shop["category"].pk)], "bought_within": ["90"]}),
+        ("Bought the coffee", {"bought_product": [str(shop["product"].pk)]}),
+    ]:
+        SavedSegment.objects.create(name=name, filters=filters)
+    staff_client.get(url("champions-segment-list"))  # counted
+
+    with CaptureQueriesContext(connection) as captured:
+        rows = staff_client.get(url("champions-segment-list")).context["rows"]
+
+    assert all(row["valid"] and row["count"] is not None for row in rows) and len(rows) == 4
+    # A kept count is not counted again, and a purchase condition's buyers are not looked for: the page reads
+    # no order and asks for the last refresh once.
+    read = " ".join(query["sql"] for query in captured.captured_queries)
+    assert not any(table in read for table in (CountedOrder._meta.db_table, '"order_order"', '"order_line"'))
+    assert read.count(f'FROM "{RefreshRun._meta.db_table}"') == 1
 
 
 def test_unknown_segment_is_a_404(staff_client, shop):
