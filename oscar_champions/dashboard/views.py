@@ -10,6 +10,7 @@ from django.db.models.functions import TruncDate
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -162,7 +163,8 @@ class CountView(View):
 
 
 def _members_label(count):
-    return ngettext("%(count)s customer matches", "%(count)s customers match", count) % {"count": count}
+    number = number_format(count, force_grouping=True)
+    return ngettext("%(count)s customer matches", "%(count)s customers match", count) % {"count": number}
 
 
 class SegmentListView(ListView):

@@ -26,6 +26,7 @@ from oscar.core.loading import get_model
 from pypdf import PdfReader
 
 from oscar_champions.dashboard.report_views import BestCustomersReportPDFView
+from oscar_champions.dashboard.views import _members_label
 from oscar_champions.metrics import refresh_metrics
 from oscar_champions.models import CustomerMetrics, RefreshRun
 from oscar_champions.recommendations import refresh_affinities
@@ -247,6 +248,8 @@ def test_counts_are_grouped_the_brazilian_way(client, staff, store):
     page = " ".join(visible_text(client.get(url("champions-dashboard:champions-overview")).content.decode()))
 
     assert "12.345 clientes a partir de 1.002.656 pedidos" in page
+    with translation.override(LANGUAGE):  # the builder's live count
+        assert _members_label(12345) == "12.345 clientes encontrados"
 
 
 def test_the_pdf_template_is_in_brazilian_portuguese(rf, staff, store):
