@@ -528,10 +528,10 @@ class BestCustomersReport:
         current = Q(placed_at__gte=self.period.since)
         # Cents summed as floats, exact below 2^53 and cheaper to add up than the numeric sum of a bigint;
         # orders counted by their date, which the customers' index holds (their id it does not).
-        cents = Cast("revenue_cents", models.FloatField())
+        float_cents = Cast("revenue_cents", models.FloatField())
         grouped = orders.order_by().values("customer_id").annotate(
-            current_orders=Count("placed_at", filter=current), current_revenue=Sum(cents, filter=current),
-            earlier_orders=Count("placed_at", filter=~current), earlier_revenue=Sum(cents, filter=~current),
+            current_orders=Count("placed_at", filter=current), current_revenue=Sum(float_cents, filter=current),
+            earlier_orders=Count("placed_at", filter=~current), earlier_revenue=Sum(float_cents, filter=~current),
         )
         grouped_sql, grouped_params = grouped.query.sql_with_params()
         connection = connections[CountedOrder.objects.db]
@@ -556,6 +556,7 @@ class BestCustomersReport:
             params.append(self.stage.value)
         # Grouped in customer order from the index that holds every summed column (CountedOrder's
         # ``champions_counted_customer``), not hashed: PostgreSQL underestimates how many customers there are.
+        # The setting holds for the whole statement: number_columns' grouping into chunks becomes a sort too.
         with tuned_for_aggregates(connection, enable_hashagg="off") as cursor:
             (metrics_id, orders_, revenue, previous_orders, previous_revenue, stage, champion, days_between,
              discount_share) = number_columns(cursor, sql, params, "iiiiiiiff")
