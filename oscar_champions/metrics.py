@@ -1080,15 +1080,15 @@ def _counted_orders_upsert(source, row):
     qn = connections[CountedOrder.objects.db].ops.quote_name
     opts = CountedOrder._meta
     column = {name: qn(opts.get_field(name).column) for name in COUNTED_ORDER_FIELDS}
-    written = COUNTED_ORDER_FIELDS[1:]  # all but the order, the conflict's key
-    updates = ", ".join(f"{column[name]} = EXCLUDED.{column[name]}" for name in written)
+    non_key = COUNTED_ORDER_FIELDS[1:]  # all but the order, the conflict's key
+    updates = ", ".join(f"{column[name]} = EXCLUDED.{column[name]}" for name in non_key)
     table = qn(opts.db_table)
     sql = (
         f"written AS (INSERT INTO {table} AS counted ({', '.join(column.values())}) "
         f"SELECT id, %s, site_id, date_placed, {CENTS_SQL.format('revenue')}, %s FROM {source} "
         f"ON CONFLICT ({column['order']}) DO UPDATE SET {updates} "
-        f"WHERE ({', '.join(f'counted.{column[name]}' for name in written)}) "
-        f"IS DISTINCT FROM ({', '.join(f'EXCLUDED.{column[name]}' for name in written)})), "
+        f"WHERE ({', '.join(f'counted.{column[name]}' for name in non_key)}) "
+        f"IS DISTINCT FROM ({', '.join(f'EXCLUDED.{column[name]}' for name in non_key)})), "
         f"gone AS (DELETE FROM {table} WHERE {column['customer']} = %s "
         f"AND {column['order']} NOT IN (SELECT id FROM {source}))"
     )

@@ -10,9 +10,7 @@ from django.db import migrations, models
 
 NAME = "champions_counted_customer"
 PLAIN = models.Index(fields=["customer", "placed_at"], name=NAME)
-COVERING = models.Index(
-    fields=["customer", "placed_at"], include=["revenue_cents", "site"], name=NAME
-)
+COVERING = models.Index(fields=["customer", "placed_at"], include=["revenue_cents", "site"], name=NAME)
 
 
 def replace(old, new):
