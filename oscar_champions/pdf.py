@@ -5,7 +5,9 @@ files (``oscar_champions/static/``) and ``data:`` URLs; anything else a template
 left out of the document.
 """
 
+import gc
 import mimetypes
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -61,11 +63,32 @@ class PackageStaticFetcher(URLFetcher):
         return candidate
 
 
+@contextmanager
+def cyclic_gc_paused():
+    """Pause Python's cyclic garbage collector for the block, when it is on, and turn it back on after.
+
+    Laying a document out creates tens of thousands of short-lived objects, which trigger full collections
+    that walk every object of the process (a Django and Oscar process holds some 300,000): 0.3–0.5 s of a
+    100-row report's 3 s. Those objects are freed by reference counting when the document is; the
+    collector, back on, deals with any cycle later. It is off for the whole process, other threads
+    included, for the few seconds a rendering lasts; when another block had already turned it off, it is
+    left to that block to turn it back on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def render_pdf(template_name, context, request=None):
     """Render ``template_name`` with ``context`` and return the PDF's bytes."""
-    html = render_to_string(template_name, context, request=request)
     base_url = request.build_absolute_uri("/") if request is not None else STATIC_ROOT.as_uri() + "/"
-    return HTML(string=html, base_url=base_url, url_fetcher=PackageStaticFetcher()).write_pdf()
+    with cyclic_gc_paused():
+        html = render_to_string(template_name, context, request=request)
+        return HTML(string=html, base_url=base_url, url_fetcher=PackageStaticFetcher()).write_pdf()
 
 
 def pdf_response(filename, template_name, context, request=None):

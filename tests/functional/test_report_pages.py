@@ -1,6 +1,7 @@
 """The best-customers report as staff use it: the page, bad input, the CSV and PDF downloads, Oscar's
 Reports dashboard, and a query count that does not grow with the number of customers."""
 
+import gc
 import io
 import re
 from datetime import timedelta
@@ -132,6 +133,22 @@ def test_the_pdf_loads_nothing_from_the_network():
                  "http://testserver/static/oscar/css/styles.css"):
         with pytest.raises(ValueError):
             fetcher.fetch(url_)
+
+
+def test_the_garbage_collector_is_paused_while_a_pdf_is_rendered(monkeypatch):
+    from oscar_champions import pdf
+
+    collecting = []
+    monkeypatch.setattr(pdf, "render_to_string", lambda *args, **kwargs: collecting.append(gc.isenabled()) or "<p>")
+    assert pdf.render_pdf("any.html", {}).startswith(b"%PDF")
+    assert collecting == [False] and gc.isenabled()
+    # Paused inside another pause, it is left to the outer one to turn back on; a failure turns it back on.
+    with pytest.raises(RuntimeError), pdf.cyclic_gc_paused():
+        with pdf.cyclic_gc_paused():
+            pass
+        assert not gc.isenabled()
+        raise RuntimeError
+    assert gc.isenabled()
 
 
 def test_oscars_reports_dashboard_lists_the_report(staff_client, staff, shop):
