@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
+from django.core.signals import setting_changed
 from django.db import connections, transaction
 from django.db.models import (
     BooleanField,
@@ -316,6 +317,27 @@ def _compiled(queryset):
     return queryset.query.get_compiler(using=queryset.db).as_sql()
 
 
+#: SQL and parameters that ``_compiled_once`` compiled, by name and database.
+_compiled_sql = {}
+
+
+def _compiled_once(name, queryset):
+    """``_compiled(queryset())``, compiled once per database: for the queries that are the same for every
+    customer, which Django takes longer to compile than PostgreSQL to run in one customer's update. The
+    settings they depend on change only in tests (``override_settings``), and every change forgets them."""
+    key = (name, Order.objects.db)
+    if key not in _compiled_sql:
+        _compiled_sql[key] = _compiled(queryset())
+    return _compiled_sql[key]
+
+
+def _forget_compiled_sql(**kwargs):
+    _compiled_sql.clear()
+
+
+setting_changed.connect(_forget_compiled_sql)
+
+
 class EqualsAny(Func):
     """``value = ANY(array)``, true when the array holds the value."""
 
@@ -348,7 +370,10 @@ def _customer_orders(orders, where=None):
 
 
 def _lines_sql():
-    return _compiled(Line.objects.values_list("order_id", "product_id", "quantity", "line_price_incl_tax").order_by())
+    return _compiled_once(
+        "lines",
+        lambda: Line.objects.values_list("order_id", "product_id", "quantity", "line_price_incl_tax").order_by(),
+    )
 
 
 def _customers_sql(order_customer, order_customer_params, pairs, pairs_params, key, key_joins, key_params,
@@ -356,10 +381,11 @@ def _customers_sql(order_customer, order_customer_params, pairs, pairs_params, k
     """``CUSTOMERS_SQL`` and its parameters, over the ``order_customer`` rows and customer-product
     ``pairs`` (like ``CUSTOMER_PRODUCTS_SQL``) defined by the SQL given."""
     # A child product's categories are its parent's, as in ``_aggregate_lines``.
-    categories, category_params = _compiled(
-        Product.objects.annotate(category=Coalesce("categories", "parent__categories"))
+    categories, category_params = _compiled_once(
+        "categories",
+        lambda: Product.objects.annotate(category=Coalesce("categories", "parent__categories"))
         .values_list("pk", "category")
-        .order_by()
+        .order_by(),
     )
     backtest = BACKTEST_SQL if backtest_cutoff is not None else ""
     backtest_params = [backtest_cutoff] * 5 if backtest_cutoff is not None else []
@@ -582,16 +608,46 @@ def _chunks(cursor, size=10000):
         yield rows
 
 
-def _one_customer_postgresql(orders, theirs, key, existing=None):
-    """The table of the customer ``key``, whose orders are those of ``orders`` (eligible ones) that pass
-    ``theirs``, in one statement; which also writes their ``CountedOrder`` rows when their metrics row
-    ``existing`` is saved already (see ``_counted_orders_upsert``)."""
-    orders, order_params = _compiled(_customer_orders(orders, theirs))
+#: The orders of one customer among every eligible order (``{orders}``, as ``_customer_orders`` lists them),
+#: placed up to a date: those of their accounts, of every other account with their e-mail (``{accounts}``
+#: gives each account's id and normalised e-mail), and the guest orders placed with it. PostgreSQL merges the
+#: compiled queries into the filters, which its indexes of the order's user, of the guest e-mail (migration
+#: 0002) and of the account's e-mail (migration 0006) then serve; an array is computed once, where an
+#: IN (subquery) beside an OR would be tested against every order.
+THEIR_ORDERS_SQL = """
+SELECT * FROM ({orders}) AS o (id, user_id, guest_key, revenue, date_placed, discounted, site_id)
+WHERE o.date_placed <= %s AND (
+    o.user_id = ANY(%s) OR (o.user_id IS NULL AND o.guest_key = %s)
+    OR o.user_id = ANY(ARRAY(SELECT a.id FROM ({accounts}) AS a (id, email_key) WHERE a.email_key = %s))
+)
+"""
+
+
+def _their_orders_postgresql(key, user_ids, until):
+    """THEIR_ORDERS_SQL and its parameters for the customer ``key``, whose accounts are ``user_ids``: the
+    same orders as ``eligible_orders(until).filter(customer_order_filter(key, user_ids))``, from queries
+    compiled once (``_compiled_once``), the customer's values passed apart."""
+    User = Order._meta.get_field("user").related_model
+    orders, order_params = _compiled_once("orders", lambda: _customer_orders(eligible_orders()))
+    accounts, account_params = _compiled_once(
+        "accounts", lambda: User.objects.annotate(email_key=user_email_expression()).values_list("pk", "email_key")
+    )
+    account_key = None if key.startswith(USER_KEY_PREFIX) else key  # a key of no e-mail has no other account
+    return (
+        THEIR_ORDERS_SQL.format(orders=orders, accounts=accounts),
+        [*order_params, until, list(user_ids), key, *account_params, account_key],
+    )
+
+
+def _one_customer_postgresql(theirs, key, existing=None):
+    """The table of the customer ``key``, whose orders are those of ``theirs`` (the SQL and parameters of
+    ``_their_orders_postgresql``), in one statement; which also writes their ``CountedOrder`` rows when their
+    metrics row ``existing`` is saved already (see ``_counted_orders_upsert``)."""
+    orders, order_params = theirs
     lines, line_params = _lines_sql()
     upsert, upsert_params = _counted_orders_upsert("theirs", existing) if existing else ("", [])
     sql, params = _customers_sql(
-        f"theirs AS MATERIALIZED (SELECT * FROM ({orders}) AS o "
-        "(id, user_id, guest_key, revenue, date_placed, discounted, site_id)), "
+        f"theirs AS MATERIALIZED ({orders}), "
         f"{upsert + ', ' if upsert else ''}"
         "order_customer AS (SELECT o.id AS order_id, 0 AS customer, o.user_id, o.revenue, o.date_placed, "
         "o.discounted FROM theirs AS o)",
@@ -1048,18 +1104,16 @@ def _insert_counted_orders(sql, params):
 
 
 def _replace_customer_orders(row, orders):
-    """Make the ``CountedOrder`` rows of the customer whose metrics are ``row`` those of ``orders``
-    (counted orders annotated with ``revenue``), whoever's they were: in one statement on PostgreSQL
-    (``_counted_orders_upsert``), in three elsewhere."""
+    """Make the ``CountedOrder`` rows of the customer whose metrics are ``row`` those of ``orders``, whoever's
+    they were: on PostgreSQL in one statement (``_counted_orders_upsert``), ``orders`` being the SQL and
+    parameters of ``_their_orders_postgresql``; elsewhere in three, ``orders`` being a queryset of counted
+    orders annotated with ``revenue``."""
     connection = connections[CountedOrder.objects.db]
     if connection.vendor == "postgresql":
-        sql, params = _compiled(orders.values_list("pk", "site_id", "date_placed", "revenue").order_by())
+        sql, params = orders
         upsert, upsert_params = _counted_orders_upsert("theirs", row)
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH theirs AS (SELECT * FROM ({sql}) AS o (id, site_id, date_placed, revenue)), {upsert} SELECT 1",
-                [*params, *upsert_params],
-            )
+            cursor.execute(f"WITH theirs AS ({sql}), {upsert} SELECT 1", [*params, *upsert_params])
         return
     # Their orders' ids as a list: as a subquery beside the OR, every counted order would be tested against it.
     order_ids = list(orders.values_list("pk", flat=True))
@@ -1367,7 +1421,8 @@ def customer_order_filter(key, user_ids=()):
 
     Those are the orders of the accounts ``user_ids``, of every other account with the customer's
     e-mail (the index of migration 0006), and the guest orders placed with that e-mail (the index of
-    migration 0002).
+    migration 0002). ``THEIR_ORDERS_SQL``, which an update on PostgreSQL runs, selects the same orders: a
+    change of one is a change of both.
     """
     theirs = Q(user_id__in=set(user_ids)) | Q(user__isnull=True, guest_key=key)
     if key.startswith(USER_KEY_PREFIX):
@@ -1398,23 +1453,19 @@ def update_customer(key, user_id=None, as_of=None):
     existing = CustomerMetrics.objects.filter(key=key).first()
     user_ids = {uid for uid in (user_id, existing and existing.user_id) if uid}
     postgresql = connections[Order.objects.db].vendor == "postgresql"
-    theirs = customer_order_filter(key, user_ids)
-
-    def their_orders():
-        return (
+    if postgresql:
+        theirs = _their_orders_postgresql(key, user_ids, as_of)
+        table = _one_customer_postgresql(theirs, key, existing)
+    else:
+        theirs = (
             eligible_orders(until=as_of)
             .annotate(guest_key=guest_email_expression())
-            .filter(theirs)
+            .filter(customer_order_filter(key, user_ids))
             .annotate(customer_key=Value(key), revenue=revenue_expression())
         )
-
-    if postgresql:
-        table = _one_customer_postgresql(eligible_orders(until=as_of), theirs, key, existing)
-    else:
-        orders = their_orders()
-        order_ids = list(orders.values_list("pk", flat=True))
+        order_ids = list(theirs.values_list("pk", flat=True))
         lines = Line.objects.filter(order__in=order_ids).annotate(customer_key=Value(key))
-        table = aggregate_customers(orders, lines, one_customer=True) if order_ids else CustomerTable(keys=[])
+        table = aggregate_customers(theirs, lines, one_customer=True) if order_ids else CustomerTable(keys=[])
     if not len(table):
         if existing:
             existing.delete()
@@ -1428,7 +1479,7 @@ def update_customer(key, user_id=None, as_of=None):
         setattr(row, name, value)
     row.save()
     if not (postgresql and existing):
-        _replace_customer_orders(row, their_orders())
+        _replace_customer_orders(row, theirs)
     elif row.is_champion != was_champion:  # written with their figures, under the flag they had
         CountedOrder.objects.filter(customer=row).update(is_champion=row.is_champion)
     return row

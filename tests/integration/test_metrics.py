@@ -83,6 +83,11 @@ def test_revenue_basis_and_sites_follow_the_settings(settings):
 
     row = metrics("ana@example.com")
     assert (row.orders, row.revenue) == (1, D("100.00"))
+    # An incremental update follows them too, whatever it compiled before they changed.
+    settings.OSCAR_CHAMPIONS_REVENUE_BASIS = "incl_tax"
+    assert update_customer("ana@example.com", user_id=ana.pk, as_of=AS_OF).revenue == D("110.00")
+    settings.OSCAR_CHAMPIONS_REVENUE_BASIS = "incl_tax_without_shipping"
+    assert update_customer("ana@example.com", user_id=ana.pk, as_of=AS_OF).revenue == D("100.00")
 
 
 def test_one_order_customer_and_an_order_placed_today():

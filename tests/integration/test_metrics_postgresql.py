@@ -110,7 +110,7 @@ def test_an_empty_shop_gives_an_empty_table():
     assert len(aggregate_all_customers(AS_OF, CUTOFF)) == 0
 
 
-@pytest.mark.parametrize("key", ["ana@example.com", "bia@example.com", "caio@example.com"])
+@pytest.mark.parametrize("key", ["ana@example.com", "bia@example.com", "caio@example.com", "twin@example.com"])
 def test_one_customer_in_one_query_equals_the_full_refresh(store, key, django_assert_max_num_queries):
     refresh_metrics(as_of=AS_OF)
     full = CustomerMetrics.objects.get(key=key)
