@@ -321,14 +321,15 @@ def _compiled(queryset):
 _compiled_sql = {}
 
 
-def _compiled_once(name, queryset):
-    """``_compiled(queryset())``, compiled once per database: for the queries that are the same for every
+def _compiled_once(name, make_queryset):
+    """``_compiled(make_queryset())``, compiled once per database: for the queries that are the same for every
     customer, which Django takes longer to compile than PostgreSQL to run in one customer's update. The
     settings they depend on change only in tests (``override_settings``), and every change forgets them."""
     key = (name, Order.objects.db)
-    if key not in _compiled_sql:
-        _compiled_sql[key] = _compiled(queryset())
-    return _compiled_sql[key]
+    compiled = _compiled_sql.get(key)  # one read: a change of settings may empty the dict at any time
+    if compiled is None:
+        compiled = _compiled_sql[key] = _compiled(make_queryset())
+    return compiled
 
 
 def _forget_compiled_sql(**kwargs):
@@ -353,14 +354,11 @@ def _user_keys():
     return User.objects.annotate(customer_key=user_key_expression()).values_list("pk", "customer_key").order_by()
 
 
-def _customer_orders(orders, where=None):
-    """``orders`` (those that pass ``where``, which may test ``guest_key``) with what the fast path reads
-    of each, in the order ``ORDER_CUSTOMERS_SQL`` names it."""
-    orders = orders.annotate(guest_key=guest_email_expression())
-    if where is not None:
-        orders = orders.filter(where)
+def _customer_orders(orders):
+    """``orders`` with what the fast path reads of each, in the order ``ORDER_CUSTOMERS_SQL`` names it."""
     return (
         orders.annotate(
+            guest_key=guest_email_expression(),
             revenue=revenue_expression(),
             discounted=Exists(OrderDiscount.objects.filter(order=OuterRef("pk"))),
         )
@@ -625,13 +623,16 @@ WHERE o.date_placed <= %s AND (
 
 def _their_orders_postgresql(key, user_ids, until):
     """THEIR_ORDERS_SQL and its parameters for the customer ``key``, whose accounts are ``user_ids``: the
-    same orders as ``eligible_orders(until).filter(customer_order_filter(key, user_ids))``, from queries
-    compiled once (``_compiled_once``), the customer's values passed apart."""
+    same orders as ``eligible_orders(until).filter(customer_order_filter(key, user_ids))`` (``until`` is
+    required), from queries compiled once (``_compiled_once``), the customer's values passed apart."""
     User = Order._meta.get_field("user").related_model
     orders, order_params = _compiled_once("orders", lambda: _customer_orders(eligible_orders()))
     accounts, account_params = _compiled_once(
-        "accounts", lambda: User.objects.annotate(email_key=user_email_expression()).values_list("pk", "email_key")
+        "accounts",
+        lambda: User.objects.annotate(email_key=user_email_expression()).values_list("pk", "email_key").order_by(),
     )
+    # Prepared as the ORM prepares it (a naive date is the shop's time).
+    until = Order._meta.get_field("date_placed").get_db_prep_value(until, connections[Order.objects.db])
     account_key = None if key.startswith(USER_KEY_PREFIX) else key  # a key of no e-mail has no other account
     return (
         THEIR_ORDERS_SQL.format(orders=orders, accounts=accounts),
@@ -1103,18 +1104,21 @@ def _insert_counted_orders(sql, params):
         cursor.execute(f"INSERT INTO {qn(opts.db_table)} ({columns}) {sql}", params)
 
 
+def _replace_customer_orders_postgresql(row, theirs):
+    """Make the ``CountedOrder`` rows of the customer whose metrics are ``row`` those of ``theirs`` (the SQL
+    and parameters of ``_their_orders_postgresql``), whoever's they were, in one statement
+    (``_counted_orders_upsert``)."""
+    sql, params = theirs
+    upsert, upsert_params = _counted_orders_upsert("theirs", row)
+    with connections[CountedOrder.objects.db].cursor() as cursor:
+        cursor.execute(f"WITH theirs AS ({sql}), {upsert} SELECT 1", [*params, *upsert_params])
+
+
 def _replace_customer_orders(row, orders):
-    """Make the ``CountedOrder`` rows of the customer whose metrics are ``row`` those of ``orders``, whoever's
-    they were: on PostgreSQL in one statement (``_counted_orders_upsert``), ``orders`` being the SQL and
-    parameters of ``_their_orders_postgresql``; elsewhere in three, ``orders`` being a queryset of counted
-    orders annotated with ``revenue``."""
+    """Make the ``CountedOrder`` rows of the customer whose metrics are ``row`` those of ``orders`` (counted
+    orders annotated with ``revenue``), whoever's they were, in three statements (PostgreSQL has
+    ``_replace_customer_orders_postgresql``)."""
     connection = connections[CountedOrder.objects.db]
-    if connection.vendor == "postgresql":
-        sql, params = orders
-        upsert, upsert_params = _counted_orders_upsert("theirs", row)
-        with connection.cursor() as cursor:
-            cursor.execute(f"WITH theirs AS ({sql}), {upsert} SELECT 1", [*params, *upsert_params])
-        return
     # Their orders' ids as a list: as a subquery beside the OR, every counted order would be tested against it.
     order_ids = list(orders.values_list("pk", flat=True))
     CountedOrder.objects.filter(Q(customer=row) | Q(order_id__in=order_ids))._raw_delete(connection.alias)
@@ -1454,18 +1458,18 @@ def update_customer(key, user_id=None, as_of=None):
     user_ids = {uid for uid in (user_id, existing and existing.user_id) if uid}
     postgresql = connections[Order.objects.db].vendor == "postgresql"
     if postgresql:
-        theirs = _their_orders_postgresql(key, user_ids, as_of)
-        table = _one_customer_postgresql(theirs, key, existing)
+        their_orders_sql = _their_orders_postgresql(key, user_ids, as_of)
+        table = _one_customer_postgresql(their_orders_sql, key, existing)
     else:
-        theirs = (
+        their_orders = (
             eligible_orders(until=as_of)
             .annotate(guest_key=guest_email_expression())
             .filter(customer_order_filter(key, user_ids))
             .annotate(customer_key=Value(key), revenue=revenue_expression())
         )
-        order_ids = list(theirs.values_list("pk", flat=True))
+        order_ids = list(their_orders.values_list("pk", flat=True))
         lines = Line.objects.filter(order__in=order_ids).annotate(customer_key=Value(key))
-        table = aggregate_customers(theirs, lines, one_customer=True) if order_ids else CustomerTable(keys=[])
+        table = aggregate_customers(their_orders, lines, one_customer=True) if order_ids else CustomerTable(keys=[])
     if not len(table):
         if existing:
             existing.delete()
@@ -1478,8 +1482,10 @@ def update_customer(key, user_id=None, as_of=None):
     for name, value in values.items():
         setattr(row, name, value)
     row.save()
-    if not (postgresql and existing):
-        _replace_customer_orders(row, theirs)
+    if not postgresql:
+        _replace_customer_orders(row, their_orders)
+    elif not existing:
+        _replace_customer_orders_postgresql(row, their_orders_sql)
     elif row.is_champion != was_champion:  # written with their figures, under the flag they had
         CountedOrder.objects.filter(customer=row).update(is_champion=row.is_champion)
     return row
