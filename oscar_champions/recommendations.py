@@ -26,7 +26,16 @@ from scipy import sparse
 
 from oscar_champions.conf import champions_settings
 from oscar_champions.customers import counted_lines, eligible_orders, guest_email_expression, user_key
-from oscar_champions.metrics import customer_tables, ensure_customer_tables, insert_rows, number_columns
+from oscar_champions.metrics import (
+    customer_purchases,
+    customer_tables,
+    ensure_customer_tables,
+    group_starts,
+    insert_rows,
+    look_up,
+    number_columns,
+    sorted_by_id,
+)
 from oscar_champions.models import CustomerMetrics, ProductAffinity, ProductRanking
 
 Line = get_model("order", "Line")
@@ -58,16 +67,18 @@ def _sql(queryset):
 def _purchases(cursor, until, on_postgresql):
     """The ``Purchases`` of the counted lines, a variant counting as its parent.
 
-    On PostgreSQL they are read from the tables of ``customer_tables()``, which must be open; elsewhere
-    from ``counted_lines()``, customers numbered by their key.
+    On PostgreSQL they are those of ``customer_purchases()``, whose ``customer_tables()`` block must be open;
+    elsewhere from ``counted_lines()``, customers numbered by their key.
     """
     qn = cursor.db.ops.quote_name
     metrics, product = CustomerMetrics._meta.db_table, Product._meta.db_table
     if on_postgresql:
-        customers, items = number_columns(cursor, f"""
-            SELECT cp.customer, COALESCE(p.parent_id, cp.product_id)
-            FROM champions_customer_product cp JOIN {product} p ON p.id = cp.product_id
-        """, [], "ii")
+        customers, products = customer_purchases()
+        ids, parents = sorted_by_id(
+            *number_columns(cursor, f"SELECT id, COALESCE(parent_id, id) FROM {product}", [], "ii")
+        )
+        known, items = look_up(ids, parents, products)  # not deleted
+        customers = customers[known]
         (champions,) = number_columns(cursor, f"""
             SELECT k.customer FROM champions_customer_key k JOIN {metrics} m ON m.{qn("key")} = k.{qn("key")}
             WHERE m.is_champion
@@ -92,9 +103,7 @@ def _purchases(cursor, until, on_postgresql):
 
 def _positions(groups):
     """The 1-based position of each row within its group; rows of a group are consecutive."""
-    if not len(groups):
-        return np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    starts = group_starts(groups)
     return np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)])) + 1
 
 
@@ -187,7 +196,7 @@ def refresh_affinities(as_of=None, progress=None):
     the cosine similarity of the products' buyers, ``together / sqrt(buyers_a * buyers_b)``: a pair of
     bestsellers needs many more shared buyers than a pair of niche products to score as high. Pairs
     bought by fewer than ``AFFINITY_MIN_CUSTOMERS`` customers are ignored; each product keeps its best
-    ``AFFINITIES_PER_PRODUCT`` (see ``related_products``). The purchases are gathered in the database
+    ``AFFINITIES_PER_PRODUCT`` (see ``related_products``). The purchases are read from the lines
     and counted with NumPy and SciPy; the tables are replaced in one transaction, so the storefront
     never sees a half-written list.
     """

@@ -11,8 +11,8 @@ def refresh_everything(as_of=None, progress=None):
     """Refresh the metrics, the overview's figures for past dates, then the product affinities.
 
     The affinities come last because the champions' favourites read the stages just computed. On
-    PostgreSQL all three read the same per-customer tables of orders and lines (``customer_tables``),
-    gathered once, by the metrics.
+    PostgreSQL all three read the same orders by customer and purchases (``customer_tables``), gathered
+    once, by the metrics.
     Returns the metrics' ``RefreshRun``.
     """
     report = progress or (lambda message: None)

@@ -65,7 +65,10 @@ def store():
     place_order(user=nameless, total="15.00", placed=days_ago(60), lines=[(uncategorised, 1, "15.00")])
     place_order(guest_email="bia@example.com", total="70.00", placed=days_ago(400), lines=[(green, 1, "35.00"),
                 (espresso, 1, "35.00")])
-    place_order(guest_email="Bia@Example.com", total="30.00", placed=days_ago(2))
+    # A line of a product deleted since: its items count, but not as a product.
+    gone = ProductFactory(categories__category=coffee)
+    place_order(guest_email="Bia@Example.com", total="30.00", placed=days_ago(2), lines=[(gone, 2, "30.00")])
+    gone.delete()
     # A guest whose e-mail matches an account that never ordered as itself.
     CustomerFactory(email="caio@example.com")
     place_order(guest_email="caio@example.com", total="45.00", placed=days_ago(20), lines=[(mug, 1, "45.00")])
@@ -104,6 +107,8 @@ def test_the_fast_path_equals_the_orm_path(store):
     assert (fast.columns["orders"][ana], fast.columns["items"][ana], fast.columns["discounted_orders"][ana]) == (
         2, 6, 1)
     assert fast.columns["user_id"][keys.index("caio@example.com")] is None
+    bia = keys.index("bia@example.com")
+    assert (fast.columns["items"][bia], fast.columns["distinct_products"][bia]) == (4, 2)
 
 
 def test_an_empty_shop_gives_an_empty_table():
