@@ -246,11 +246,11 @@ WHERE COALESCE(users.customer, guests.customer) IS NOT NULL
 
 #: Each customer's purchases of each product: items and spend (for one customer's update; the full refresh
 #: groups the lines with NumPy, ``_customer_products``).
-CUSTOMER_PRODUCTS_SQL = """
+CUSTOMER_PRODUCTS_SQL = f"""
 -- Spend in cents: line prices have two decimal places.
-SELECT oc.customer, l.product_id, SUM(l.quantity) AS items, SUM((l.price * 100)::bigint) AS spend
-FROM ({lines}) AS l (order_id, product_id, quantity, price)
-JOIN {order_customer} AS oc ON oc.order_id = l.order_id
+SELECT oc.customer, l.product_id, SUM(l.quantity) AS items, SUM({CENTS_SQL.format("l.price")}) AS spend
+FROM ({{lines}}) AS l (order_id, product_id, quantity, price)
+JOIN {{order_customer}} AS oc ON oc.order_id = l.order_id
 GROUP BY oc.customer, l.product_id
 """
 
@@ -664,8 +664,7 @@ def line_figures(customers, purchases, product_categories):
     of arrays, a row per product and category)."""
     buyers, products, items, spend = purchases
     n = len(customers)
-    by_id = np.argsort(customers)
-    position = by_id[np.searchsorted(customers, buyers, sorter=by_id)] if n else buyers
+    _, position = look_up(*sorted_by_id(customers, np.arange(n)), buyers)  # every buyer is among them
     figures = {
         "items": np.bincount(position, weights=items, minlength=n).astype(np.int64),
         "distinct_products": np.bincount(position[products != 0], minlength=n).astype(np.int64),
@@ -677,7 +676,9 @@ def line_figures(customers, purchases, product_categories):
     first = np.searchsorted(category_products, products, side="left")
     counts = np.searchsorted(category_products, products, side="right") - first
     rows = np.repeat(np.arange(len(products)), counts)
-    first -= np.cumsum(counts)  # in place: a big shop has millions of purchases
+    # Row r, of purchase i, takes category first[i] + (r - the row where purchase i's rows begin); computed in
+    # place: a big shop has millions of purchases.
+    first -= np.cumsum(counts)
     first += counts
     first = np.repeat(first, counts)
     first += np.arange(len(rows))
@@ -1437,8 +1438,7 @@ def number_columns(cursor, sql, params, kinds, chunk_by=None):
     in a binary COPY, which NumPy reads in bulk as they arrive (row by row, the driver's own overhead would
     outweigh the query); elsewhere through the cursor, a chunk of rows at a time.
     """
-    copy = getattr(cursor.cursor, "copy", None) if cursor.db.vendor == "postgresql" else None
-    if copy is None:
+    if cursor.db.vendor != "postgresql" or not hasattr(cursor.cursor, "copy"):
         cursor.execute(sql, params)
         rows = [row for chunk in _chunks(cursor) for row in chunk]
         return [
@@ -1624,7 +1624,8 @@ def update_customer(key, user_id=None, as_of=None):
 
     ``key`` is the customer key and ``user_id`` the registered user who just ordered, if any. Costs
     a fixed handful of queries whatever the size of the shop; does nothing before the first full
-    refresh. Their ``CountedOrder`` rows are rewritten with the row. Returns the row, or ``None`` when
+    refresh. Their ``CountedOrder`` rows are brought in step with the row (on PostgreSQL, those already right
+    are left as they are). Returns the row, or ``None`` when
     the customer has no counted order (any row is removed, and their counted orders with it).
     """
     run = latest_run()

@@ -243,11 +243,15 @@ def test_money_and_dates_are_brazilian_on_the_pages_and_in_the_pdf(client, staff
 
 def test_counts_are_grouped_the_brazilian_way(client, staff, store):
     RefreshRun.objects.update(customers=12345, orders_counted=1002656)
+    CustomerMetrics.objects.filter(pk=store["dora"].pk).update(orders=1234)
     client.force_login(staff)
 
     page = " ".join(visible_text(client.get(url("champions-dashboard:champions-overview")).content.decode()))
+    card = " ".join(visible_text(client.get(url("champions-dashboard:champions-customer", pk=store["dora"].pk))
+                                 .content.decode()))
 
     assert "12.345 clientes a partir de 1.002.656 pedidos" in page
+    assert "1.234 (" in card  # the customer card's orders
     with translation.override(LANGUAGE):  # the builder's live count
         assert _members_label(12345) == "12.345 clientes encontrados"
 
