@@ -1,6 +1,7 @@
 """PostgreSQL's fast path gives exactly the figures of the ORM path every database has."""
 
 from datetime import date, datetime, timedelta
+from decimal import Decimal as D
 
 import numpy as np
 import pytest
@@ -171,3 +172,84 @@ def test_an_incremental_update_leaves_the_counted_orders_that_are_right_as_they_
     assert {pk: row for pk, row in changed.items() if pk != order.pk} == {
         pk: row for pk, row in written.items() if pk != order.pk
     }
+
+
+def counted_rows():
+    """Each counted order's row and the transaction that wrote it."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT order_id, xmin::text, customer_id, site_id, placed_at, revenue_cents, is_champion "
+                       f"FROM {CountedOrder._meta.db_table}")
+        return {order_id: (ctid, tuple(row)) for order_id, ctid, *row in cursor.fetchall()}
+
+
+def test_a_refresh_updates_the_metrics_in_place_and_writes_only_the_counted_orders_that_changed(store, monkeypatch):
+    monkeypatch.setattr("oscar_champions.metrics.REWRITE_SHARE", 1)  # a small shop: most of its orders change
+    refresh_metrics(as_of=AS_OF - timedelta(days=1))
+    before = {row.key: row for row in CustomerMetrics.objects.all()}
+    counted = counted_rows()
+    # Since yesterday: Caio cancelled his only order, Dora ordered for the first time, Ana ordered again, and
+    # the total of one of Bia's orders was corrected.
+    Order.objects.filter(guest_email="caio@example.com").update(status="Cancelled")
+    dora = place_order(guest_email="dora@example.com", total="80.00", placed=TODAY)
+    again = place_order(user=before["ana@example.com"].user, total="25.00", placed=TODAY)
+    corrected = Order.objects.get(guest_email="bia@example.com")
+    Order.objects.filter(pk=corrected.pk).update(total_incl_tax="71.00")
+
+    refresh_metrics(as_of=AS_OF)
+
+    after = {row.key: row for row in CustomerMetrics.objects.all()}
+    assert set(after) == set(before) - {"caio@example.com"} | {"dora@example.com"}
+    for key, row in after.items():
+        if key != "dora@example.com":  # the same row, with the segments it had as the previous ones
+            assert row.pk == before[key].pk, key
+            assert (row.previous_lifecycle_stage, row.previous_rfm_group) == (
+                before[key].lifecycle_stage, before[key].rfm_group), key
+    assert (after["dora@example.com"].previous_lifecycle_stage, after["dora@example.com"].previous_rfm_group) == (
+        "", "")
+    assert (after["ana@example.com"].orders, after["bia@example.com"].revenue) == (3, D("101.00"))
+
+    rows = counted_rows()
+    caio = Order.objects.get(guest_email="caio@example.com").pk
+    key_of = {row.pk: key for key, row in before.items()}
+    flag_changed = {
+        pk for pk, (_writer, row) in counted.items() if pk != caio and row[4] != after[key_of[row[0]]].is_champion
+    }
+    changed = {corrected.pk, dora.pk, again.pk} | flag_changed
+    assert set(rows) == set(counted) - {caio} | {dora.pk, again.pk}
+    # The rows that did not change were not written again; the others hold what a rewrite would write.
+    assert {pk: row for pk, row in rows.items() if pk not in changed} == {
+        pk: row for pk, row in counted.items() if pk not in changed | {caio}
+    }
+    rewritten = rewrite_counted_orders()
+    assert {pk: row for pk, (_writer, row) in rows.items()} == rewritten
+
+
+def rewrite_counted_orders():
+    """The counted orders as a refresh writes them into an empty table, without where each lies."""
+    CountedOrder.objects.all().delete()
+    refresh_metrics(as_of=AS_OF)
+    return {pk: row for pk, (_writer, row) in counted_rows().items()}
+
+
+def test_a_refresh_rewrites_the_counted_orders_when_many_changed(store, monkeypatch):
+    refresh_metrics(as_of=AS_OF)
+    expected = {pk: row for pk, (_writer, row) in counted_rows().items()}
+    CountedOrder.objects.update(revenue_cents=0)
+    monkeypatch.setattr("oscar_champions.metrics.REWRITE_SHARE", 0.5)
+    removed = []
+
+    def remove_index(editor, model, index):
+        removed.append(index.name)
+
+    monkeypatch.setattr(connection.SchemaEditorClass, "remove_index", remove_index)
+    monkeypatch.setattr(connection.SchemaEditorClass, "add_index", lambda editor, model, index: None)
+    refresh_metrics(as_of=AS_OF)
+
+    assert {pk: row for pk, (_writer, row) in counted_rows().items()} == expected
+    assert COUNTED_CUSTOMER_INDEX in removed  # rewritten whole, its indexes built again after
+
+
+def test_the_metrics_leave_room_in_their_pages_for_the_next_refresh():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [CustomerMetrics._meta.db_table])
+        assert "fillfactor=50" in cursor.fetchone()[0]
