@@ -1,5 +1,6 @@
 """PostgreSQL's fast path gives exactly the figures of the ORM path every database has."""
 
+import threading
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 
@@ -10,6 +11,7 @@ from django.utils import timezone
 from oscar.core.loading import get_model
 
 from oscar_champions.customers import counted_lines, counted_orders
+from oscar_champions.metrics import _lines_read_apart as lines_read_apart
 from oscar_champions.metrics import (
     aggregate_all_customers,
     aggregate_customers,
@@ -110,6 +112,26 @@ def test_the_fast_path_equals_the_orm_path(store):
     assert fast.columns["user_id"][keys.index("caio@example.com")] is None
     bia = keys.index("bia@example.com")
     assert (fast.columns["items"][bia], fast.columns["distinct_products"][bia]) == (4, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_lines_are_read_on_another_connection_meanwhile(store, monkeypatch):
+    reference = aggregate_customers(counted_orders(until=AS_OF), counted_lines(until=AS_OF), backtest_cutoff=CUTOFF)
+    readers = []
+
+    def read(alias):
+        readers.append(threading.current_thread())
+        return lines_read_apart(alias)
+
+    monkeypatch.setattr("oscar_champions.metrics._lines_read_apart", read)
+    with customer_tables(AS_OF):
+        fast = aggregate_all_customers(AS_OF, CUTOFF)
+
+    assert readers and readers[0] is not threading.current_thread()
+    for name in ("items", "distinct_products", "distinct_categories"):
+        np.testing.assert_array_equal(fast.columns[name], reference.columns[name], err_msg=name)
+    assert fast.columns["favourite_category_id"] == reference.columns["favourite_category_id"]
+    assert fast.columns["items"].sum() == 15  # the lines of every counted order
 
 
 def test_an_empty_shop_gives_an_empty_table():
