@@ -32,6 +32,7 @@ def test_staff_build_save_and_export_a_segment_then_download_the_report(page, de
 
     # The builder: each condition narrows the live count, posted by builder.js as staff type.
     page.get_by_role("link", name="Segment builder").click()
+    page.wait_for_load_state()  # builder.js, at the end of the page, listens to the form from then on
     everyone = CustomerMetrics.objects.count()
     expect(page.locator("#live_count")).to_contain_text(f"{everyone} customers match")
     page.fill("input[name=revenue_min]", "500")
