@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 from django.core.signals import setting_changed
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import (
     BooleanField,
     Count,
@@ -608,19 +608,27 @@ def line_chunks(cursor):
 
 def _lines_read_apart(alias):
     """``line_chunks``, every one, read on a connection of the calling thread's own to the database ``alias``,
-    closed after."""
+    closed after; ``None`` when no connection can be had (the server's limit reached, say)."""
     connection = connections[alias]
     try:
+        try:
+            connection.ensure_connection()
+        except DatabaseError as exc:
+            logger.warning("No second database connection for the refresh (%s): the lines are read on the first.",
+                           exc)
+            return None
         with tuned_for_aggregates(connection) as cursor:
             return list(line_chunks(cursor))
     finally:
         connection.close()
 
 
-def _chunks_of(future):
+def _chunks_of(future, cursor):
     """The chunks of lines that ``future`` (of ``_lines_read_apart``) gives, once they are needed, each let go
-    as the next is taken."""
+    as the next is taken; read on ``cursor`` if it had no connection."""
     chunks = future.result()
+    if chunks is None:
+        yield from line_chunks(cursor)
     while chunks:
         yield chunks.pop(0)
 
@@ -765,7 +773,7 @@ def aggregate_customers_postgresql(backtest_cutoff=None, read_lines_apart=False)
            for name in names if name not in ("registered_user", "n_orders", "total")},
     }
     with ThreadPoolExecutor(max_workers=1) as pool, tuned_for_aggregates(connection) as cursor:
-        lines = _chunks_of(pool.submit(_lines_read_apart, connection.alias)) if read_lines_apart else None
+        lines = _chunks_of(pool.submit(_lines_read_apart, connection.alias), cursor) if read_lines_apart else None
         cursor.execute(f"DROP TABLE IF EXISTS {FIGURES_TABLE}")
         cursor.execute(
             f"CREATE TEMPORARY TABLE {FIGURES_TABLE} AS SELECT ROW_NUMBER() OVER (ORDER BY f.key) - 1 AS position, "
@@ -1094,7 +1102,7 @@ def aggregate_all_customers(as_of, backtest_cutoff=None):
     open one to use them (the refresh does)."""
     connection = connections[Order.objects.db]
     if connection.vendor == "postgresql":
-        outside = not connection.in_atomic_block  # then another connection sees the same orders
+        outside = connection.get_autocommit()  # then another connection sees the same orders
         with customer_tables(as_of), transaction.atomic(using=connection.alias):
             return aggregate_customers_postgresql(backtest_cutoff, read_lines_apart=outside)
     return aggregate_customers(counted_orders(until=as_of), counted_lines(until=as_of), backtest_cutoff=backtest_cutoff)
@@ -1268,7 +1276,7 @@ COUNTED_ORDER_FIELDS = ("order", "customer", "site", "placed_at", "revenue_cents
 #: The temporary table of the counted orders that a full refresh finds to differ (``_replace_counted_orders``).
 CHANGES_TABLE = "champions_counted_changes"
 #: The share of the counted orders above which a full refresh rewrites them all rather than the rows that
-#: differ: rows written one by one into the indexes cost about a third of a full rewrite's time per row.
+#: differ: past it, writing the rows that differ one by one into the indexes costs more than a rewrite.
 REWRITE_SHARE = 0.25
 
 
@@ -1282,8 +1290,8 @@ def _replace_counted_orders(as_of, orders_counted):
     metrics keep their ids and the incremental updates keep the rows in step between two refreshes, so few
     differ (measured at 1M orders: 1.4-1.9 s, against 4.7 s to rewrite them all). When many do (the first
     refresh, or one after the rules changed), the table is rewritten whole: emptied with TRUNCATE, its indexes
-    dropped and built again once the rows are in (2.5 s at 1M orders, against 11 s for rows written into the
-    indexes one by one); readers of the table wait for the refresh's transaction meanwhile. Elsewhere,
+    dropped and built again once the rows are in (several times faster than rows written into the indexes one by
+    one); readers of the table wait for the refresh's transaction meanwhile. Elsewhere,
     rewritten by each order's customer key.
     """
     connection = connections[CountedOrder.objects.db]

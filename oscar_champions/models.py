@@ -128,9 +128,9 @@ class CountedOrder(models.Model):
         related_name="champions_counted",
         verbose_name=_("Order"),
     )
-    # Indexed by Meta.indexes only, which the refresh builds after writing every row (written one by one into
-    # an index, a million rows cost it seconds): by customer for their own orders and for the report's sums per
-    # customer, by date for recent ones.
+    # Indexed by Meta.indexes only, which a refresh that rewrites every row builds after writing them (written one
+    # by one into an index, a million rows cost it seconds): by customer for their own orders and for the report's
+    # sums per customer, by date for recent ones.
     customer = models.ForeignKey(
         CustomerMetrics, on_delete=models.CASCADE, db_constraint=False, db_index=False,
         related_name="counted_orders", verbose_name=_("Customer"),

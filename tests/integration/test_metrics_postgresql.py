@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import numpy as np
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, connections, transaction
 from django.utils import timezone
 from oscar.core.loading import get_model
 
@@ -134,6 +134,38 @@ def test_outside_a_transaction_the_lines_are_read_on_another_connection_meanwhil
     assert fast.columns["items"].sum() == 15  # the lines of every counted order
 
 
+@pytest.mark.django_db(transaction=True)
+def test_without_a_second_connection_the_lines_are_read_on_the_first(store, monkeypatch):
+    wrapper_class = type(connections["default"])
+    connect = wrapper_class.ensure_connection
+
+    def full(wrapper):  # the server has no connection to spare for another thread
+        if threading.current_thread() is not threading.main_thread():
+            raise OperationalError("sorry, too many clients already")
+        return connect(wrapper)
+
+    monkeypatch.setattr(wrapper_class, "ensure_connection", full)
+    with customer_tables(AS_OF):
+        fast = aggregate_all_customers(AS_OF, CUTOFF)
+    assert fast.columns["items"].sum() == 15
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_transaction_without_an_atomic_block_the_lines_are_read_on_the_same_connection(store, monkeypatch):
+    monkeypatch.setattr("oscar_champions.metrics._lines_read_apart", None)  # would fail if called
+    transaction.set_autocommit(False)
+    try:
+        # An order of this transaction's own, which no other connection sees.
+        place_order(guest_email="dora@example.com", total="30.00", placed=days_ago(1),
+                    lines=[(ProductFactory(), 3, "30.00")])
+        with customer_tables(AS_OF):
+            fast = aggregate_all_customers(AS_OF, CUTOFF)
+        assert fast.columns["items"].sum() == 18
+    finally:
+        transaction.rollback()
+        transaction.set_autocommit(True)
+
+
 def test_an_empty_shop_gives_an_empty_table():
     assert len(aggregate_all_customers(AS_OF, CUTOFF)) == 0
 
@@ -201,7 +233,7 @@ def counted_rows():
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT order_id, xmin::text, customer_id, site_id, placed_at, revenue_cents, is_champion "
                        f"FROM {CountedOrder._meta.db_table}")
-        return {order_id: (ctid, tuple(row)) for order_id, ctid, *row in cursor.fetchall()}
+        return {order_id: (writer, tuple(row)) for order_id, writer, *row in cursor.fetchall()}
 
 
 def test_a_refresh_updates_the_metrics_in_place_and_writes_only_the_counted_orders_that_changed(store, monkeypatch):
