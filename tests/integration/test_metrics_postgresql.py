@@ -279,7 +279,7 @@ def test_a_refresh_updates_the_metrics_in_place_and_writes_only_the_counted_orde
 
 
 def rewrite_counted_orders():
-    """The counted orders as a refresh writes them into an empty table, without where each lies."""
+    """The counted orders as a refresh writes them into an empty table, without the transaction that wrote each."""
     CountedOrder.objects.all().delete()
     refresh_metrics(as_of=AS_OF)
     return {pk: row for pk, (_writer, row) in counted_rows().items()}
